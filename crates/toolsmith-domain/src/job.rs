@@ -104,7 +104,11 @@ impl SessionStatus {
 
     /// The later of two statuses; a finished status is never replaced by an unfinished one.
     pub fn advance(self, next: SessionStatus) -> SessionStatus {
-        if next.rank() > self.rank() { next } else { self }
+        if next.rank() > self.rank() {
+            next
+        } else {
+            self
+        }
     }
 
     pub fn from_job(status: JobStatus) -> Option<SessionStatus> {

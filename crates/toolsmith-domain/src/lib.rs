@@ -10,12 +10,14 @@
 //! - `job.rs` — job, requirement and session statuses, workflow phases, progress rules.
 //! - `requirement.rs` — `ToolRequirement`, request metadata and their validation.
 //! - `time.rs` — the API's timestamp format.
+//! - `version.rs` — tool version bumps.
 
 pub mod error_code;
 pub mod ids;
 pub mod job;
 pub mod requirement;
 pub mod time;
+pub mod version;
 
 pub use error_code::ErrorCode;
 pub use job::{JobProgress, JobStatus, Phase, RequirementStatus, SessionStatus};

@@ -295,7 +295,8 @@ mod tests {
         );
         // Exactly at the limit is fine.
         let edge = "x".repeat(MAX_TEXT_CHARS);
-        let body = json!({"toolRequirements": [{"description": edge, "input": "i", "output": "o"}]});
+        let body =
+            json!({"toolRequirements": [{"description": edge, "input": "i", "output": "o"}]});
         assert!(validate_job_request(&body).is_ok());
     }
 

@@ -1,1 +1,124 @@
-//! placeholder
+//! Persistence for Toolsmith.
+//!
+//! The rest of the service sees only the [`Store`] trait; [`SqliteStore`] implements it on an
+//! embedded SQLite file (WAL). A PostgreSQL implementation will satisfy the same trait and
+//! the same test-suite. Every write that belongs to a running job is guarded by the worker's
+//! lease, so a worker that lost its job (crash, lease expiry, cancel) cannot write over the
+//! worker that took it over.
+//!
+//! # Layout
+//! - `error.rs` — [`StoreError`].
+//! - `migrate.rs` — the embedded migrations and the runner that applies them at start.
+//! - `model.rs` — records read from and written to the store.
+//! - `page.rs` — cursor pagination.
+//! - `sqlite.rs` — [`SqliteStore`].
+
+mod error;
+mod migrate;
+mod model;
+mod page;
+mod sqlite;
+
+pub use error::StoreError;
+pub use model::*;
+pub use page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use toolsmith_domain::{ErrorCode, JobStatus, Phase, SessionStatus};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Everything the service keeps. Implementations must be safe to share between tasks and
+/// between processes using the same database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    // --- jobs and the queue ---
+
+    /// Persists a job, its requirements and its session in one transaction.
+    async fn create_job(&self, job: NewJob) -> Result<()>;
+    async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>>;
+    async fn list_jobs(
+        &self,
+        status: Option<JobStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<JobRecord>>;
+    /// Cancels a pending or running job and its unfinished requirements.
+    async fn cancel_job(&self, job_id: &str, now: i64) -> Result<CancelOutcome>;
+
+    /// Atomically claims the oldest job that is pending, or running with an expired or
+    /// released lease, for `lease_ms`.
+    async fn claim_next_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<JobRecord>>;
+    /// Extends the lease; says whether it is still held, or why not.
+    async fn heartbeat(&self, lease: &Lease, now: i64, lease_ms: i64) -> Result<LeaseState>;
+    /// Hands a running job back to the queue (graceful shutdown): another worker resumes it.
+    async fn release_job(&self, lease: &Lease, now: i64) -> Result<()>;
+    /// Ends a job whose requirements have all finished: `completed` or `failed` by SPEC §2.
+    async fn finish_job(&self, lease: &Lease, now: i64) -> Result<JobStatus>;
+
+    // --- requirements (all guarded by the lease) ---
+
+    async fn phase_started(&self, lease: &Lease, index: u32, phase: Phase, now: i64) -> Result<()>;
+    async fn phase_finished(&self, lease: &Lease, update: PhaseFinished, now: i64) -> Result<()>;
+    /// Marks the requirement completed with its tool, registering a new tool or version when
+    /// the outcome carries one; idempotent per (job, requirement). Returns the tool id.
+    async fn complete_requirement(
+        &self,
+        lease: &Lease,
+        index: u32,
+        outcome: ToolOutcome,
+        now: i64,
+    ) -> Result<String>;
+    async fn fail_requirement(
+        &self,
+        lease: &Lease,
+        index: u32,
+        code: ErrorCode,
+        message: &str,
+        now: i64,
+    ) -> Result<()>;
+
+    // --- sessions ---
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<SessionRecord>>;
+    async fn list_sessions(
+        &self,
+        filter: SessionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<SessionRecord>>;
+    async fn session_tools(
+        &self,
+        session_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ToolSummary>>;
+
+    // --- tools ---
+
+    /// The tool files a job produced, in requirement order.
+    async fn job_tool_files(&self, job_id: &str) -> Result<Vec<ToolFileRecord>>;
+    async fn tool_count(&self) -> Result<u64>;
+
+    // --- logs ---
+
+    async fn append_log(&self, log: NewGenerationLog) -> Result<()>;
+    async fn list_logs(
+        &self,
+        session_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<GenerationLogRecord>>;
+}
+
+/// Which sessions to list.
+#[derive(Debug, Clone)]
+pub enum SessionFilter {
+    User(String),
+    Status(SessionStatus),
+}

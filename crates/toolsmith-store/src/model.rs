@@ -1,0 +1,240 @@
+//! Records the store reads and writes.
+
+use serde_json::Value;
+use toolsmith_domain::{
+    ErrorCode, JobProgress, JobStatus, Phase, RequestMetadata, RequirementStatus, SessionStatus,
+    ToolRequirement,
+};
+
+/// A job to persist, with its session.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub metadata: RequestMetadata,
+    pub requirements: Vec<ToolRequirement>,
+    pub created_at: i64,
+    pub deadline_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub status: JobStatus,
+    pub metadata: RequestMetadata,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub deadline_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub attempts: u32,
+    pub requirements: Vec<RequirementRecord>,
+}
+
+impl JobRecord {
+    /// Live counts (seed 002 `JobProgress`); `currentTool` is the requirement that most
+    /// recently started and is still running.
+    pub fn progress(&self) -> JobProgress {
+        let count = |s: RequirementStatus| {
+            u32::try_from(self.requirements.iter().filter(|r| r.status == s).count())
+                .unwrap_or(u32::MAX)
+        };
+        let current_tool = self
+            .requirements
+            .iter()
+            .filter(|r| r.status == RequirementStatus::Running)
+            .max_by_key(|r| r.started_at)
+            .and_then(|r| r.tool_name.clone());
+        JobProgress {
+            total: u32::try_from(self.requirements.len()).unwrap_or(u32::MAX),
+            completed: count(RequirementStatus::Completed),
+            failed: count(RequirementStatus::Failed) + count(RequirementStatus::Cancelled),
+            in_progress: count(RequirementStatus::Running),
+            current_tool,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequirementRecord {
+    pub index: u32,
+    pub requirement: ToolRequirement,
+    pub status: RequirementStatus,
+    pub current_phase: Option<Phase>,
+    /// Where a resumed run starts: the phase after the last one that finished.
+    pub next_phase: Phase,
+    pub progress: u8,
+    /// State the workflow saved after its last finished phase.
+    pub checkpoint: Value,
+    pub tool_name: Option<String>,
+    pub tool_id: Option<String>,
+    pub error_code: Option<ErrorCode>,
+    pub error_message: Option<String>,
+    pub started_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// A worker's hold on a running job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: String,
+    pub worker: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    Held,
+    /// The job was cancelled: stop at once.
+    Cancelled,
+    /// Another worker took the job over, or it finished: stop without writing.
+    Lost,
+}
+
+#[derive(Debug, Clone)]
+pub enum CancelOutcome {
+    Cancelled(Box<JobRecord>),
+    AlreadyCancelled,
+    AlreadyFinished(JobStatus),
+    NotFound,
+}
+
+/// What a finished phase leaves behind.
+#[derive(Debug, Clone)]
+pub struct PhaseFinished {
+    pub index: u32,
+    pub phase: Phase,
+    /// The phase to run next; `None` once the requirement has no phase left.
+    pub next_phase: Option<Phase>,
+    pub checkpoint: Value,
+    pub tool_name: Option<String>,
+}
+
+/// How a requirement ended up with a tool.
+#[derive(Debug, Clone)]
+pub enum ToolOutcome {
+    /// A newly generated tool (or a new version of one with the same name).
+    Generated(ToolDraft),
+    /// A registered tool that already satisfies the requirement.
+    Reused { tool_id: String },
+}
+
+/// A tool version ready to register.
+#[derive(Debug, Clone)]
+pub struct ToolDraft {
+    pub name: String,
+    pub description: String,
+    pub code: String,
+    pub entry_point: String,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    pub dependencies: Vec<String>,
+    pub test_code: Option<String>,
+    pub test_cases: Value,
+    pub spec: Option<Value>,
+    pub plan: Option<Value>,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub id: String,
+    pub job_id: String,
+    pub user_id: String,
+    pub status: SessionStatus,
+    pub current_phase: Option<Phase>,
+    pub progress: u8,
+    pub tool_ids: Vec<String>,
+    pub tool_requirements: Vec<ToolRequirement>,
+    pub metadata: RequestMetadata,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A tool as listed for a session.
+#[derive(Debug, Clone)]
+pub struct ToolSummary {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub current_version: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The tool a requirement of a job produced, with the code of the version it produced.
+#[derive(Debug, Clone)]
+pub struct ToolFileRecord {
+    pub requirement_index: u32,
+    pub tool_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub version: String,
+    pub code: String,
+    pub created_at: i64,
+}
+
+/// Seed 000 `ToolGenerationLog`, as written.
+#[derive(Debug, Clone, Default)]
+pub struct NewGenerationLog {
+    pub session_id: String,
+    pub job_id: String,
+    pub requirement_index: Option<u32>,
+    pub phase: String,
+    pub step: Option<String>,
+    pub level: LogLevel,
+    pub message: String,
+    pub prompt_sent: Option<String>,
+    pub response_received: Option<String>,
+    pub model_used: Option<String>,
+    pub tokens_used: Option<i64>,
+    pub code_executed: Option<String>,
+    pub execution_result: Option<Value>,
+    pub execution_time_ms: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        [
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+    }
+}
+
+/// Seed 000 `ToolGenerationLog`, as read back.
+#[derive(Debug, Clone)]
+pub struct GenerationLogRecord {
+    pub seq: i64,
+    pub id: String,
+    pub log: NewGenerationLog,
+}
