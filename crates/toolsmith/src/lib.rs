@@ -1,1 +1,19 @@
-//! placeholder
+//! The `toolsmith` binary's library: configuration, wiring and the command line.
+//!
+//! [`Application::build`] wires the store, the HTTP router and the job engine from a
+//! [`Config`], binds (port 0 is fine: [`Application::port`] tells the real one) and starts
+//! serving; tests use it the same way `main` does.
+//!
+//! # Layout
+//! - `app.rs` — [`Application`]: build, serve, stop.
+//! - `cli.rs` — the subcommands and their flags (each with its environment variable).
+//! - `config.rs` — [`Config`], the typed configuration, and [`Secret`].
+//! - `telemetry.rs` — tracing set-up (text or JSON).
+
+mod app;
+pub mod cli;
+mod config;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::{Config, LlmConfig, Secret};

@@ -1,0 +1,32 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and Swagger UI.
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::AppState;
+use crate::routes::{health, jobs, sessions};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Toolsmith", description = "Turns natural-language tool requirements into tested, versioned, sandboxed Python tools."),
+    paths(
+        health::health,
+        jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job,
+        sessions::get_session, sessions::session_tools, sessions::session_status,
+        sessions::session_logs, sessions::sessions_of_user, sessions::sessions_with_status,
+    ),
+    components(schemas(crate::error::ErrorResponse)),
+    tags(
+        (name = "health"),
+        (name = "jobs", description = "Tool generation jobs"),
+        (name = "sessions", description = "The workflow behind each job"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn swagger() -> Router<AppState> {
+    SwaggerUi::new("/docs")
+        .url("/api/v1/openapi.json", ApiDoc::openapi())
+        .into()
+}

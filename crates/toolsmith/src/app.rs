@@ -1,0 +1,149 @@
+//! Building, running and stopping the service.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use toolsmith_api::{ApiSettings, AppState, Generation};
+use toolsmith_engine::{Engine, Workflow};
+use toolsmith_store::{SqliteStore, Store};
+
+use crate::Config;
+
+pub struct Application {
+    port: u16,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    engine: Option<JoinHandle<()>>,
+    store: Arc<SqliteStore>,
+}
+
+impl Application {
+    /// Opens the store (applying migrations), binds, and starts the HTTP server and, when a
+    /// workflow is given, the job workers. Without a workflow the service still answers
+    /// everything but job creation, which says why it cannot generate.
+    pub async fn build(
+        config: Config,
+        workflow: Option<Arc<dyn Workflow>>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "could not create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let url = config.database_url();
+        let store = Arc::new(
+            SqliteStore::connect(&url)
+                .await
+                .with_context(|| format!("could not open the store at {url}"))?,
+        );
+
+        let generation = match &workflow {
+            Some(_) => Generation::Available,
+            None => Generation::Unavailable(generation_unavailable_reason(&config)),
+        };
+        if let Generation::Unavailable(why) = &generation {
+            tracing::warn!("tool generation is unavailable: {why}");
+        }
+
+        let shutdown = CancellationToken::new();
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let (engine, job_wakeup) = match workflow {
+            Some(workflow) => {
+                let engine = Arc::new(Engine::new(
+                    dyn_store.clone(),
+                    workflow,
+                    config.engine.clone(),
+                ));
+                let wakeup = engine.wakeup();
+                let handle = tokio::spawn(engine.run(shutdown.clone()));
+                (Some(handle), wakeup)
+            }
+            None => (None, Arc::new(tokio::sync::Notify::new())),
+        };
+
+        let state = AppState {
+            store: dyn_store,
+            settings: Arc::new(ApiSettings {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                generation,
+                job_deadline: config.job_deadline,
+            }),
+            job_wakeup,
+        };
+        let address = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("could not listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        let server = tokio::spawn(
+            axum::serve(listener, toolsmith_api::router(state))
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .into_future(),
+        );
+        tracing::info!(host = %config.host, port, data_dir = %config.data_dir.display(), "toolsmith is listening");
+        Ok(Application {
+            port,
+            shutdown,
+            server,
+            engine,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Fires to stop: the server stops accepting, workers stop claiming and hand back work.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server and the workers have stopped (after the shutdown token fires).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            server,
+            engine,
+            store,
+            ..
+        } = self;
+        let served = server.await.context("the HTTP server task failed")?;
+        tracing::info!("HTTP server stopped");
+        if let Some(engine) = engine {
+            engine.await.context("the engine task failed")?;
+        }
+        store.pool().close().await;
+        served.context("the HTTP server failed")
+    }
+
+    /// Stops at once, as a crash would: nothing is handed back, leases simply stop being
+    /// renewed. Used by tests of crash recovery.
+    pub async fn abort(self) {
+        self.server.abort();
+        if let Some(engine) = &self.engine {
+            engine.abort();
+        }
+        let _ = self.server.await;
+        if let Some(engine) = self.engine {
+            let _ = engine.await;
+        }
+        self.store.pool().close().await;
+    }
+}
+
+fn generation_unavailable_reason(config: &Config) -> String {
+    if config.llm.is_configured() {
+        "an LLM endpoint is configured, but this build of Toolsmith does not include the \
+         generation workflow yet, so it cannot accept jobs"
+            .to_owned()
+    } else {
+        "no LLM endpoint is configured: set TOOLSMITH_LLM_BASE_URL (or OPENAI_BASE_URL) to an \
+         OpenAI-compatible endpoint, TOOLSMITH_LLM_API_KEY (or OPENAI_API_KEY) if it needs one, \
+         and TOOLSMITH_LLM_MODEL, then restart"
+            .to_owned()
+    }
+}

@@ -1,0 +1,120 @@
+//! The command line: `toolsmith <subcommand>`. Every flag can also come from the environment
+//! variable named in its help.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use toolsmith_engine::EngineConfig;
+
+use crate::config::{Config, LlmConfig, Secret};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "toolsmith",
+    version,
+    about = "Turns natural-language tool requirements into tested, versioned, sandboxed Python tools."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the job workers.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory holding the SQLite file and all other state.
+    #[arg(long, env = "TOOLSMITH_DATA_DIR", default_value = "./.toolsmith")]
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://PATH`); default: `toolsmith.db` in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    pub port: u16,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Jobs run at once by this instance.
+    #[arg(long, env = "TOOLSMITH_WORKERS", default_value_t = 4)]
+    pub workers: usize,
+    /// Requirements of one job run at once.
+    #[arg(long, env = "TOOLSMITH_REQUIREMENT_CONCURRENCY", default_value_t = 4)]
+    pub requirement_concurrency: usize,
+    /// Seconds a job may run before unfinished requirements fail with GENERATION_TIMEOUT.
+    #[arg(long, env = "TOOLSMITH_JOB_DEADLINE_S", default_value_t = 900)]
+    pub job_deadline_s: u64,
+    /// Seconds a worker's claim on a job lasts without a heartbeat; a crashed worker's jobs
+    /// are taken over after this.
+    #[arg(long, env = "TOOLSMITH_LEASE_S", default_value_t = 30)]
+    pub lease_s: u64,
+    /// Seconds running phases may go on after SIGINT/SIGTERM before they are interrupted and
+    /// their jobs handed back to the queue.
+    #[arg(long, env = "TOOLSMITH_SHUTDOWN_GRACE_S", default_value_t = 10)]
+    pub shutdown_grace_s: u64,
+    /// OpenAI-compatible endpoint (falls back to OPENAI_BASE_URL).
+    #[arg(long, env = "TOOLSMITH_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// API key for the endpoint (falls back to OPENAI_API_KEY).
+    #[arg(long, env = "TOOLSMITH_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Model name.
+    #[arg(long, env = "TOOLSMITH_LLM_MODEL")]
+    pub llm_model: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "TOOLSMITH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        if self.workers == 0 {
+            anyhow::bail!("TOOLSMITH_WORKERS must be at least 1");
+        }
+        if self.lease_s < 3 {
+            anyhow::bail!("TOOLSMITH_LEASE_S must be at least 3 seconds");
+        }
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let lease = Duration::from_secs(self.lease_s);
+        Ok(Config {
+            host: self.host.clone(),
+            port: self.port,
+            data_dir: self.store.data_dir.clone(),
+            database_url: self.store.database_url.clone(),
+            engine: EngineConfig {
+                workers: self.workers,
+                requirement_concurrency: self.requirement_concurrency.max(1),
+                lease,
+                heartbeat: lease / 3,
+                poll_interval: Duration::from_secs(2).min(lease / 3),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            },
+            job_deadline: Duration::from_secs(self.job_deadline_s.max(1)),
+            llm: LlmConfig {
+                base_url: self
+                    .llm_base_url
+                    .clone()
+                    .or_else(|| from_env("OPENAI_BASE_URL")),
+                api_key: self
+                    .llm_api_key
+                    .clone()
+                    .or_else(|| from_env("OPENAI_API_KEY"))
+                    .map(Secret::new),
+                model: self.llm_model.clone(),
+            },
+        })
+    }
+}
