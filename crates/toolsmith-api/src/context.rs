@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use toolsmith_domain::ids::new_request_id;
 
-use crate::error::{ApiError, Rendered};
+use crate::error::ApiError;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -64,10 +64,16 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     response
 }
 
-/// Replaces a bare error response (axum's own 404/405/413/...) by an `ErrorResponse`.
+/// Replaces a bare error response (axum's own 404/405/413/..., which are plain text) by an
+/// `ErrorResponse`. JSON error bodies were shaped on purpose (an `ApiError`, the health
+/// report) and are left alone.
 fn ensure_error_body(response: Response, method: &Method, uri: &Uri) -> Response {
     let status = response.status();
-    if status.as_u16() < 400 || response.extensions().get::<Rendered>().is_some() {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.as_u16() < 400 || is_json {
         return response;
     }
     let error = match status {

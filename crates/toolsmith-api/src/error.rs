@@ -41,10 +41,6 @@ pub struct ErrorResponse {
     pub request_id: String,
 }
 
-/// Marks a response whose body is already an `ErrorResponse`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rendered;
-
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
@@ -107,14 +103,7 @@ impl ApiError {
 
     /// 500 `INTERNAL_ERROR`: logs `cause`, returns a generic message.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        tracing::error!(request_id = %context::current_request_id(), cause = %chain, "internal error");
+        tracing::error!(request_id = %context::current_request_id(), cause = %error_chain(cause), "internal error");
         ApiError::new(
             ErrorCode::InternalError,
             "an unexpected error occurred; quote the request id when reporting it",
@@ -127,6 +116,18 @@ impl ApiError {
     }
 }
 
+/// An error and its sources, `: `-separated, for logs.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -134,7 +135,7 @@ impl From<StoreError> for ApiError {
                 ApiError::invalid_request("the cursor is not one this service returned")
             }
             StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
-                tracing::error!(error = %sqlx_err, "the database is unavailable");
+                tracing::error!(error = %error_chain(&sqlx_err), "the database is unavailable");
                 ApiError::unavailable("the database is unavailable; try again shortly")
             }
             other => ApiError::internal(&other),
@@ -159,8 +160,6 @@ impl IntoResponse for ApiError {
             job_id: self.job_id,
             request_id: context::current_request_id(),
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        response.extensions_mut().insert(Rendered);
-        response
+        (self.status, axum::Json(body)).into_response()
     }
 }

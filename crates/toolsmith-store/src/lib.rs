@@ -38,8 +38,9 @@ pub trait Store: Send + Sync + 'static {
 
     // --- jobs and the queue ---
 
-    /// Persists a job, its requirements and its session in one transaction.
-    async fn create_job(&self, job: NewJob) -> Result<()>;
+    /// Persists a job, its requirements and its session in one transaction; returns the job
+    /// as written.
+    async fn create_job(&self, job: NewJob) -> Result<JobRecord>;
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>>;
     async fn list_jobs(
         &self,

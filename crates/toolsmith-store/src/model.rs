@@ -118,7 +118,7 @@ pub struct PhaseFinished {
 #[derive(Debug, Clone)]
 pub enum ToolOutcome {
     /// A newly generated tool (or a new version of one with the same name).
-    Generated(ToolDraft),
+    Generated(Box<ToolDraft>),
     /// A registered tool that already satisfies the requirement.
     Reused { tool_id: String },
 }

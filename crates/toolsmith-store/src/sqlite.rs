@@ -317,7 +317,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_job(&self, job: NewJob) -> Result<()> {
+    async fn create_job(&self, job: NewJob) -> Result<JobRecord> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO jobs (id, user_id, session_id, status, client_session_id, client_id,
@@ -365,8 +365,11 @@ impl Store for SqliteStore {
         .bind(job.created_at)
         .execute(&mut *tx)
         .await?;
+        let record = Self::load_job(&mut tx, &job.id).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("job {} vanished while creating it", job.id))
+        })?;
         tx.commit().await?;
-        Ok(())
+        Ok(record)
     }
 
     async fn get_job(&self, job_id: &str) -> Result<Option<JobRecord>> {

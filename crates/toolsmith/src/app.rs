@@ -98,6 +98,11 @@ impl Application {
         self.port
     }
 
+    /// The store the service runs on.
+    pub fn store(&self) -> Arc<SqliteStore> {
+        self.store.clone()
+    }
+
     /// Fires to stop: the server stops accepting, workers stop claiming and hand back work.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

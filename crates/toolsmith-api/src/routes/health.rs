@@ -16,7 +16,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
     let database_ok = match state.store.ping().await {
         Ok(()) => true,
         Err(err) => {
-            tracing::error!(error = %err, "health check: the database does not answer");
+            tracing::error!(error = %crate::error::error_chain(&err), "health check: the database does not answer");
             false
         }
     };

@@ -102,15 +102,10 @@ pub async fn create_job(
         deadline_at: now.saturating_add(deadline_ms),
     };
     let job_id = job.id.clone();
-    state.store.create_job(job).await?;
+    let record = state.store.create_job(job).await?;
     state.job_wakeup.notify_waiters();
     tracing::info!(%job_id, "job created");
 
-    let record = state
-        .store
-        .get_job(&job_id)
-        .await?
-        .ok_or_else(|| ApiError::internal(&MissingAfterWrite(job_id.clone())))?;
     let body = JobResponse::new(&record, None);
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/jobs/{job_id}")) {
@@ -118,17 +113,6 @@ pub async fn create_job(
     }
     Ok(response)
 }
-
-#[derive(Debug)]
-struct MissingAfterWrite(String);
-
-impl std::fmt::Display for MissingAfterWrite {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "job {} was not found right after it was created", self.0)
-    }
-}
-
-impl std::error::Error for MissingAfterWrite {}
 
 /// Get a job's status, progress and, once finished, its tools and failures.
 #[utoipa::path(get, path = "/api/v1/jobs/{jobId}", tag = "jobs",

@@ -202,13 +202,23 @@ async fn registration_is_idempotent_and_versions_bump_by_name() {
 
     let a = db
         .store
-        .complete_requirement(&lease, 0, ToolOutcome::Generated(draft("mean")), 1_100)
+        .complete_requirement(
+            &lease,
+            0,
+            ToolOutcome::Generated(Box::new(draft("mean"))),
+            1_100,
+        )
         .await
         .expect("register");
     // A resumed run registering the same requirement again gets the same tool, no new row.
     let again = db
         .store
-        .complete_requirement(&lease, 0, ToolOutcome::Generated(draft("mean")), 1_200)
+        .complete_requirement(
+            &lease,
+            0,
+            ToolOutcome::Generated(Box::new(draft("mean"))),
+            1_200,
+        )
         .await
         .expect("register again");
     assert_eq!(a, again);
@@ -217,7 +227,12 @@ async fn registration_is_idempotent_and_versions_bump_by_name() {
     // Another requirement producing the same name is a new (minor) version of the same tool.
     let b = db
         .store
-        .complete_requirement(&lease, 1, ToolOutcome::Generated(draft("mean")), 1_300)
+        .complete_requirement(
+            &lease,
+            1,
+            ToolOutcome::Generated(Box::new(draft("mean"))),
+            1_300,
+        )
         .await
         .expect("register");
     assert_eq!(a, b);

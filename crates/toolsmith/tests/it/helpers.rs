@@ -1,0 +1,369 @@
+//! `spawn_app()`: the real application on port 0 with a fresh data directory, driven over
+//! real HTTP. Until the generation workflow lands, jobs run through `ScriptedWorkflow`, a
+//! workflow whose behaviour each requirement's description scripts (see its docs); it tests
+//! the engine, not generation.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use toolsmith::{Application, Config};
+use toolsmith_domain::{ErrorCode, Phase};
+use toolsmith_engine::{EngineConfig, PhaseContext, PhaseOutcome, RequirementError, Workflow};
+use toolsmith_store::{LogLevel, NewGenerationLog, ToolDraft, ToolOutcome};
+
+/// A workflow scripted by words in each requirement's description:
+/// - `tool:NAME` — the tool's name (default `tool_<index>`);
+/// - `fail:PHASE` — fail in PHASE with `INSUFFICIENT_API_SPECS`;
+/// - `slow:PHASE:MS` — PHASE takes MS milliseconds;
+/// - `hang:PHASE` — PHASE never ends (until cancelled, interrupted or past the deadline).
+///
+/// Every phase appends its name to the checkpoint's `phases`, so a resumed run shows which
+/// phases ran before; every call is recorded for the tests to count.
+#[derive(Default)]
+pub struct ScriptedWorkflow {
+    calls: Mutex<Vec<(String, u32, Phase)>>,
+    running: Mutex<(usize, usize)>,
+    /// Ignore `slow` and `hang`: a second instance that finishes what the first could not.
+    no_delays: bool,
+}
+
+impl ScriptedWorkflow {
+    pub fn without_delays() -> Self {
+        ScriptedWorkflow {
+            no_delays: true,
+            ..ScriptedWorkflow::default()
+        }
+    }
+
+    /// Phases run for a job, in call order.
+    pub fn calls(&self, job_id: &str) -> Vec<(u32, Phase)> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(j, _, _)| j == job_id)
+            .map(|(_, i, p)| (*i, *p))
+            .collect()
+    }
+
+    /// The most phases that ran at the same time.
+    pub fn max_concurrent(&self) -> usize {
+        self.running.lock().expect("lock").1
+    }
+}
+
+fn words(description: &str) -> HashMap<String, Vec<String>> {
+    let mut map = HashMap::new();
+    for word in description.split_whitespace() {
+        let mut parts = word.split(':');
+        if let Some(key) = parts.next() {
+            let rest: Vec<String> = parts.map(str::to_owned).collect();
+            if !rest.is_empty() {
+                map.insert(key.to_owned(), rest);
+            }
+        }
+    }
+    map
+}
+
+struct RunningGuard<'a>(&'a Mutex<(usize, usize)>);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("lock").0 -= 1;
+    }
+}
+
+#[async_trait]
+impl Workflow for ScriptedWorkflow {
+    async fn run_phase(
+        &self,
+        phase: Phase,
+        ctx: &mut PhaseContext,
+    ) -> Result<PhaseOutcome, RequirementError> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .push((ctx.job_id.clone(), ctx.index, phase));
+        {
+            let mut running = self.running.lock().expect("lock");
+            running.0 += 1;
+            running.1 = running.1.max(running.0);
+        }
+        let _guard = RunningGuard(&self.running);
+
+        let script = words(&ctx.requirement.description);
+        let name = script
+            .get("tool")
+            .map(|v| v[0].clone())
+            .unwrap_or_else(|| format!("tool_{}", ctx.index));
+        ctx.tool_name = Some(name.clone());
+        let here = |key: &str| script.get(key).is_some_and(|v| v[0] == phase.as_str());
+        let delays = !self.no_delays;
+        if delays && here("slow") {
+            let ms = script["slow"]
+                .get(1)
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(100);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        if delays && here("hang") {
+            std::future::pending::<()>().await;
+        }
+        if here("fail") {
+            return Err(RequirementError::new(
+                ErrorCode::InsufficientApiSpecs,
+                format!("scripted failure in {phase}"),
+            ));
+        }
+        let phases = ctx.checkpoint.get("phases").cloned().unwrap_or(json!([]));
+        let mut phases: Vec<Value> = serde_json::from_value(phases).unwrap_or_default();
+        phases.push(json!(phase.as_str()));
+        ctx.checkpoint = json!({ "phases": phases });
+        ctx.log(NewGenerationLog {
+            phase: phase.as_str().to_owned(),
+            step: Some("scripted".into()),
+            level: LogLevel::Debug,
+            message: format!("scripted {phase}"),
+            prompt_sent: Some(format!("prompt for {phase}")),
+            response_received: Some(format!("response for {phase}")),
+            model_used: Some("scripted".into()),
+            tokens_used: Some(10),
+            ..NewGenerationLog::default()
+        })
+        .await;
+        if phase == Phase::Registration {
+            ctx.outcome = Some(ToolOutcome::Generated(Box::new(ToolDraft {
+                name: name.clone(),
+                description: ctx.requirement.description.clone(),
+                code: format!(
+                    "def {name}(x: int) -> int:\n    \"\"\"Doubles x.\"\"\"\n    return 2 * x\n"
+                ),
+                entry_point: name,
+                input_schema: json!({"type": "object"}),
+                output_schema: json!({"type": "integer"}),
+                dependencies: vec![],
+                test_code: None,
+                test_cases: json!([]),
+                spec: None,
+                plan: None,
+                model: Some("scripted".into()),
+            })));
+        }
+        Ok(PhaseOutcome::Next)
+    }
+}
+
+pub struct TestOptions {
+    /// Reuse a data directory (restart tests); default: a fresh one.
+    pub data_dir: Option<Arc<tempfile::TempDir>>,
+    /// `None`: the service runs without generation.
+    pub workflow: Option<Arc<ScriptedWorkflow>>,
+    pub engine: EngineConfig,
+    pub job_deadline: Duration,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        TestOptions {
+            data_dir: None,
+            workflow: Some(Arc::new(ScriptedWorkflow::default())),
+            engine: fast_engine(),
+            job_deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Short leases and polls so recovery is observable in a test's time.
+pub fn fast_engine() -> EngineConfig {
+    EngineConfig {
+        workers: 2,
+        requirement_concurrency: 4,
+        lease: Duration::from_millis(1500),
+        heartbeat: Duration::from_millis(300),
+        poll_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_millis(200),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data_dir: Arc<tempfile::TempDir>,
+    app: Option<Application>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    // Logs go through libtest's capture: shown only for failing tests.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,sqlx=warn"))
+        .with_test_writer()
+        .try_init();
+    let data_dir = options
+        .data_dir
+        .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("tempdir")));
+    let mut config = Config::new(PathBuf::from(data_dir.path()));
+    config.port = 0;
+    config.engine = options.engine;
+    config.job_deadline = options.job_deadline;
+    let workflow: Option<Arc<dyn Workflow>> = options.workflow.map(|w| w as Arc<dyn Workflow>);
+    let app = Application::build(config, workflow)
+        .await
+        .expect("app builds");
+    TestApp {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        client: reqwest::Client::new(),
+        data_dir,
+        app: Some(app),
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn store(&self) -> Arc<toolsmith_store::SqliteStore> {
+        self.app.as_ref().expect("running").store()
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::reply(
+            self.client
+                .get(self.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        Self::reply(
+            self.client
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Self::reply(request.send().await.expect("request")).await
+    }
+
+    /// Creates a job of these descriptions and returns its response body.
+    pub async fn create_job(&self, descriptions: &[&str]) -> Value {
+        let requirements: Vec<Value> = descriptions
+            .iter()
+            .map(|d| json!({"description": d, "input": "an integer x", "output": "twice x"}))
+            .collect();
+        let reply = self
+            .post_json("/api/v1/jobs", &json!({"toolRequirements": requirements}))
+            .await;
+        assert_eq!(reply.status, 202, "{}", reply.body);
+        reply.body
+    }
+
+    /// Polls the job until `done` holds (or 20 s pass) and returns the last body.
+    pub async fn wait_for_job(&self, job_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let reply = self.get(&format!("/api/v1/jobs/{job_id}")).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            if done(&reply.body) {
+                return reply.body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {job_id} never reached the expected state; last: {}",
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_until_finished(&self, job_id: &str) -> Value {
+        self.wait_for_job(job_id, |b| {
+            ["completed", "failed", "cancelled"].contains(&b["status"].as_str().unwrap_or(""))
+        })
+        .await
+    }
+
+    /// Graceful stop: running work is handed back.
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown_token().cancel();
+            app.run_until_stopped().await.expect("clean stop");
+        }
+    }
+
+    /// Abrupt stop, as a crash: leases are left to expire.
+    pub async fn crash(mut self) {
+        if let Some(app) = self.app.take() {
+            app.abort().await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(app) = &self.app {
+            app.shutdown_token().cancel();
+        }
+    }
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+pub fn is_hex24(s: &str) -> bool {
+    s.len() == 24
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+pub fn is_timestamp(s: &str) -> bool {
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").is_ok()
+}

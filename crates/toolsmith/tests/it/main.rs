@@ -1,0 +1,6 @@
+mod engine;
+mod errors;
+mod health;
+mod helpers;
+mod jobs;
+mod sessions;
