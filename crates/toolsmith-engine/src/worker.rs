@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub poll_interval: Duration,
     /// How long running phases may go on after shutdown before they are interrupted.
     pub shutdown_grace: Duration,
+    /// Claims of one job before its unfinished requirements are failed: a job that kills or
+    /// panics its worker every time must not be retried forever.
+    pub max_attempts: u32,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
             heartbeat: Duration::from_secs(10),
             poll_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            max_attempts: 5,
         }
     }
 }
@@ -206,6 +210,11 @@ impl Engine {
             .log(None, "job", "claimed", LogLevel::Info, message)
             .await;
 
+        if job.attempts > self.config.max_attempts {
+            self.give_up(&job, &lease, &logger).await;
+            return;
+        }
+
         let permits = Arc::new(Semaphore::new(self.config.requirement_concurrency.max(1)));
         let mut running = JoinSet::new();
         for record in job.requirements.iter().filter(|r| !r.status.is_finished()) {
@@ -296,6 +305,39 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+impl Engine {
+    /// Fails every unfinished requirement of a job claimed too often, and ends the job.
+    async fn give_up(&self, job: &JobRecord, lease: &Lease, logger: &JobLogger) {
+        let message = format!(
+            "gave up after {} attempts: every run of this job ended without finishing it (worker crash or panic)",
+            job.attempts - 1
+        );
+        tracing::error!(job_id = %job.id, attempts = job.attempts, "giving up on job");
+        for record in job.requirements.iter().filter(|r| !r.status.is_finished()) {
+            if let Err(err) = self
+                .store
+                .fail_requirement(
+                    lease,
+                    record.index,
+                    ErrorCode::InternalError,
+                    &message,
+                    now_ms(),
+                )
+                .await
+            {
+                tracing::warn!(job_id = %job.id, error = %err, "could not fail a requirement");
+                return;
+            }
+        }
+        logger
+            .log(None, "job", "abandoned", LogLevel::Error, message)
+            .await;
+        if let Err(err) = self.store.finish_job(lease, now_ms()).await {
+            tracing::warn!(job_id = %job.id, error = %err, "could not finish the job");
+        }
     }
 }
 

@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// their jobs handed back to the queue.
     #[arg(long, env = "TOOLSMITH_SHUTDOWN_GRACE_S", default_value_t = 10)]
     pub shutdown_grace_s: u64,
+    /// Claims of one job (crashed or panicked runs) before its unfinished requirements fail
+    /// with INTERNAL_ERROR.
+    #[arg(long, env = "TOOLSMITH_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
     /// OpenAI-compatible endpoint (falls back to OPENAI_BASE_URL).
     #[arg(long, env = "TOOLSMITH_LLM_BASE_URL")]
     pub llm_base_url: Option<String>,
@@ -101,6 +105,7 @@ impl ServeArgs {
                 heartbeat: lease / 3,
                 poll_interval: Duration::from_secs(2).min(lease / 3),
                 shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+                max_attempts: self.max_attempts,
             },
             job_deadline: Duration::from_secs(self.job_deadline_s.max(1)),
             llm: LlmConfig {

@@ -408,3 +408,63 @@ async fn progress_and_session_status_never_go_backwards() {
     let done = app.wait_until_finished(&job_id).await;
     assert_eq!(done["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_job_whose_runs_keep_dying_is_given_up_after_max_attempts() {
+    // A service without workers holds the job; "ghost" workers claim it and vanish.
+    let app = spawn_app_with(TestOptions {
+        workflow: None,
+        ..TestOptions::default()
+    })
+    .await;
+    let store = app.store();
+    let now = toolsmith_domain::time::now_ms();
+    let job = store
+        .create_job(toolsmith_store::NewJob {
+            id: toolsmith_domain::ids::new_job_id(),
+            session_id: toolsmith_domain::ids::new_object_id(),
+            user_id: "anonymous".into(),
+            metadata: Default::default(),
+            requirements: vec![toolsmith_domain::ToolRequirement {
+                description: "tool:cursed".into(),
+                input: "x".into(),
+                output: "y".into(),
+            }],
+            created_at: now,
+            deadline_at: now + 60_000,
+        })
+        .await
+        .expect("job");
+    for ghost in 0..5 {
+        // A zero-length lease: expired as soon as it is taken.
+        let claimed = store
+            .claim_next_job(
+                &format!("ghost-{ghost}"),
+                toolsmith_domain::time::now_ms(),
+                0,
+            )
+            .await
+            .expect("claim");
+        assert_eq!(claimed.map(|j| j.attempts), Some(ghost + 1));
+    }
+    let data_dir = app.data_dir.clone();
+    app.stop().await;
+
+    let workflow = Arc::new(ScriptedWorkflow::default());
+    let app = spawn_app_with(TestOptions {
+        data_dir: Some(data_dir),
+        workflow: Some(workflow.clone()),
+        ..TestOptions::default()
+    })
+    .await;
+    let done = app.wait_until_finished(&job.id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["failures"][0]["code"], "INTERNAL_ERROR");
+    assert!(
+        done["failures"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("gave up after 5 attempts")
+    );
+    assert!(workflow.calls(&job.id).is_empty());
+}

@@ -187,6 +187,7 @@ pub fn fast_engine() -> EngineConfig {
         heartbeat: Duration::from_millis(300),
         poll_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_millis(200),
+        max_attempts: 5,
     }
 }
 
