@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use toolsmith_domain::ids::new_request_id;
 use toolsmith_domain::time::now_ms;
 use toolsmith_domain::{ErrorCode, Phase, RequirementStatus};
 use toolsmith_store::{
@@ -593,9 +594,4 @@ fn deadline_instant(deadline_at_ms: i64) -> tokio::time::Instant {
 
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn fastrand_u32() -> u32 {
-    let bytes = toolsmith_domain::ids::new_request_id();
-    u32::from_str_radix(&bytes[..8], 16).unwrap_or(0)
 }

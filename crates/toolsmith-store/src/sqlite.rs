@@ -291,6 +291,7 @@ async fn newest_first<T>(
     let after = if page.after.is_some() {
         " AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))"
     } else {
+        // Always true; it keeps ?2 and ?3 in the statement so the binds below stay the same.
         " AND ?2 IS NOT NULL AND ?3 IS NOT NULL"
     };
     let sql = format!("{sql}{after} ORDER BY created_at DESC, id DESC LIMIT ?4");

@@ -468,3 +468,46 @@ async fn a_job_whose_runs_keep_dying_is_given_up_after_max_attempts() {
     );
     assert!(workflow.calls(&job.id).is_empty());
 }
+
+#[tokio::test]
+async fn the_engine_can_be_driven_one_job_at_a_time() {
+    let app = spawn_app_with(TestOptions {
+        workflow: None,
+        ..TestOptions::default()
+    })
+    .await;
+    let store: Arc<dyn Store> = app.store();
+    let workflow = Arc::new(ScriptedWorkflow::default());
+    let engine = toolsmith_engine::Engine::new(store.clone(), workflow.clone(), fast_engine());
+    assert_eq!(
+        engine.run_one("stepper").await.expect("run"),
+        None,
+        "nothing queued yet"
+    );
+
+    let now = toolsmith_domain::time::now_ms();
+    let job = store
+        .create_job(toolsmith_store::NewJob {
+            id: toolsmith_domain::ids::new_job_id(),
+            session_id: toolsmith_domain::ids::new_object_id(),
+            user_id: "anonymous".into(),
+            metadata: Default::default(),
+            requirements: vec![toolsmith_domain::ToolRequirement {
+                description: "tool:stepped".into(),
+                input: "x".into(),
+                output: "y".into(),
+            }],
+            created_at: now,
+            deadline_at: now + 60_000,
+        })
+        .await
+        .expect("job");
+    assert_eq!(
+        engine.run_one("stepper").await.expect("run"),
+        Some(job.id.clone())
+    );
+    assert_eq!(workflow.calls(&job.id).len(), 8);
+    let done = app.get(&format!("/api/v1/jobs/{}", job.id)).await;
+    assert_eq!(done.body["status"], "completed");
+    assert_eq!(done.body["toolFiles"][0]["fileName"], "stepped.py");
+}
