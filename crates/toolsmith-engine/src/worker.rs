@@ -88,11 +88,8 @@ struct Stops {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, workflow: Arc<dyn Workflow>, config: EngineConfig) -> Self {
-        let instance = format!(
-            "{}-{:06x}",
-            std::process::id(),
-            fastrand_u32() & 0x00ff_ffff
-        );
+        // Unique per process and per engine: the pid alone repeats across restarts.
+        let instance = format!("{}-{}", std::process::id(), &new_request_id()[..6]);
         Engine {
             store,
             workflow,
