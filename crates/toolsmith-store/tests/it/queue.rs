@@ -53,6 +53,21 @@ async fn new_job(store: &SqliteStore, requirements: usize, created_at: i64) -> N
     job
 }
 
+/// A job of `requirements` requirements, created at 1_000 and claimed by `w1` until 11_000.
+async fn claimed_job(store: &SqliteStore, requirements: usize) -> (NewJob, Lease) {
+    let job = new_job(store, requirements, 1_000).await;
+    store
+        .claim_next_job("w1", 1_000, 10_000)
+        .await
+        .expect("claim")
+        .expect("a job to claim");
+    let lease = Lease {
+        job_id: job.id.clone(),
+        worker: "w1".into(),
+    };
+    (job, lease)
+}
+
 fn draft(name: &str) -> ToolDraft {
     ToolDraft {
         name: name.into(),
@@ -135,15 +150,7 @@ async fn a_job_is_claimed_once_and_reclaimed_only_after_its_lease_expires() {
 #[tokio::test]
 async fn released_jobs_go_back_to_the_queue_with_their_checkpoint() {
     let db = db().await;
-    let job = new_job(&db.store, 1, 1_000).await;
-    db.store
-        .claim_next_job("w1", 1_000, 10_000)
-        .await
-        .expect("claim");
-    let lease = Lease {
-        job_id: job.id.clone(),
-        worker: "w1".into(),
-    };
+    let (job, lease) = claimed_job(&db.store, 1).await;
     db.store
         .phase_started(&lease, 0, Phase::Specification, 1_100)
         .await
@@ -190,15 +197,7 @@ async fn released_jobs_go_back_to_the_queue_with_their_checkpoint() {
 #[tokio::test]
 async fn registration_is_idempotent_and_versions_bump_by_name() {
     let db = db().await;
-    let job = new_job(&db.store, 2, 1_000).await;
-    db.store
-        .claim_next_job("w1", 1_000, 10_000)
-        .await
-        .expect("claim");
-    let lease = Lease {
-        job_id: job.id.clone(),
-        worker: "w1".into(),
-    };
+    let (job, lease) = claimed_job(&db.store, 2).await;
 
     let a = db
         .store
@@ -258,15 +257,7 @@ async fn registration_is_idempotent_and_versions_bump_by_name() {
 #[tokio::test]
 async fn a_job_without_any_tool_fails() {
     let db = db().await;
-    let job = new_job(&db.store, 1, 1_000).await;
-    db.store
-        .claim_next_job("w1", 1_000, 10_000)
-        .await
-        .expect("claim");
-    let lease = Lease {
-        job_id: job.id.clone(),
-        worker: "w1".into(),
-    };
+    let (job, lease) = claimed_job(&db.store, 1).await;
     db.store
         .fail_requirement(
             &lease,
@@ -292,15 +283,7 @@ async fn a_job_without_any_tool_fails() {
 #[tokio::test]
 async fn cancel_stops_the_worker_and_cannot_be_repeated() {
     let db = db().await;
-    let job = new_job(&db.store, 2, 1_000).await;
-    db.store
-        .claim_next_job("w1", 1_000, 10_000)
-        .await
-        .expect("claim");
-    let lease = Lease {
-        job_id: job.id.clone(),
-        worker: "w1".into(),
-    };
+    let (job, lease) = claimed_job(&db.store, 2).await;
 
     let CancelOutcome::Cancelled(cancelled) =
         db.store.cancel_job(&job.id, 1_100).await.expect("cancel")

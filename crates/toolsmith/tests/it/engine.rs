@@ -7,7 +7,7 @@ use serde_json::json;
 use toolsmith_domain::Phase;
 use toolsmith_store::Store;
 
-use crate::helpers::{ScriptedWorkflow, TestOptions, fast_engine, spawn_app_with};
+use crate::helpers::{ScriptedWorkflow, TestOptions, fast_engine, insert_job, spawn_app_with};
 
 fn phases_of(calls: &[(u32, Phase)]) -> Vec<Phase> {
     calls.iter().map(|(_, p)| *p).collect()
@@ -418,23 +418,7 @@ async fn a_job_whose_runs_keep_dying_is_given_up_after_max_attempts() {
     })
     .await;
     let store = app.store();
-    let now = toolsmith_domain::time::now_ms();
-    let job = store
-        .create_job(toolsmith_store::NewJob {
-            id: toolsmith_domain::ids::new_job_id(),
-            session_id: toolsmith_domain::ids::new_object_id(),
-            user_id: "anonymous".into(),
-            metadata: Default::default(),
-            requirements: vec![toolsmith_domain::ToolRequirement {
-                description: "tool:cursed".into(),
-                input: "x".into(),
-                output: "y".into(),
-            }],
-            created_at: now,
-            deadline_at: now + 60_000,
-        })
-        .await
-        .expect("job");
+    let job = insert_job(store.as_ref(), "tool:cursed").await;
     for ghost in 0..5 {
         // A zero-length lease: expired as soon as it is taken.
         let claimed = store
@@ -485,23 +469,7 @@ async fn the_engine_can_be_driven_one_job_at_a_time() {
         "nothing queued yet"
     );
 
-    let now = toolsmith_domain::time::now_ms();
-    let job = store
-        .create_job(toolsmith_store::NewJob {
-            id: toolsmith_domain::ids::new_job_id(),
-            session_id: toolsmith_domain::ids::new_object_id(),
-            user_id: "anonymous".into(),
-            metadata: Default::default(),
-            requirements: vec![toolsmith_domain::ToolRequirement {
-                description: "tool:stepped".into(),
-                input: "x".into(),
-                output: "y".into(),
-            }],
-            created_at: now,
-            deadline_at: now + 60_000,
-        })
-        .await
-        .expect("job");
+    let job = insert_job(store.as_ref(), "tool:stepped").await;
     assert_eq!(
         engine.run_one("stepper").await.expect("run"),
         Some(job.id.clone())

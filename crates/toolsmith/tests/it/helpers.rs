@@ -347,6 +347,31 @@ impl Drop for TestApp {
     }
 }
 
+/// Writes a one-requirement job straight into the store, bypassing the API (for tests that
+/// queue work where no worker runs, or drive the engine themselves).
+pub async fn insert_job(
+    store: &dyn toolsmith_store::Store,
+    description: &str,
+) -> toolsmith_store::JobRecord {
+    let now = toolsmith_domain::time::now_ms();
+    store
+        .create_job(toolsmith_store::NewJob {
+            id: toolsmith_domain::ids::new_job_id(),
+            session_id: toolsmith_domain::ids::new_object_id(),
+            user_id: "anonymous".into(),
+            metadata: Default::default(),
+            requirements: vec![toolsmith_domain::ToolRequirement {
+                description: description.into(),
+                input: "x".into(),
+                output: "y".into(),
+            }],
+            created_at: now,
+            deadline_at: now + 60_000,
+        })
+        .await
+        .expect("job")
+}
+
 /// The keys of a JSON object, sorted.
 pub fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value
