@@ -43,13 +43,17 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     let path = uri.path().to_owned();
     let started = Instant::now();
 
-    let response = REQUEST_ID
+    // The handler runs in its own task so that a panic becomes a 500 `ErrorResponse`
+    // instead of a dropped connection.
+    let handled = tokio::spawn(REQUEST_ID.scope(request_id.clone(), next.run(request))).await;
+    let mut response = REQUEST_ID
         .scope(request_id.clone(), async move {
-            let response = next.run(request).await;
-            ensure_error_body(response, &method, &uri)
+            match handled {
+                Ok(response) => ensure_error_body(response, &method, &uri),
+                Err(err) => ApiError::internal(&HandlerPanicked(err.to_string())).into_response(),
+            }
         })
         .await;
-    let mut response = response;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -100,6 +104,17 @@ fn ensure_error_body(response: Response, method: &Method, uri: &Uri) -> Response
     }
     rendered
 }
+
+#[derive(Debug)]
+struct HandlerPanicked(String);
+
+impl std::fmt::Display for HandlerPanicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the handler panicked: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandlerPanicked {}
 
 #[derive(Debug)]
 struct UnrenderedError(StatusCode);

@@ -143,11 +143,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The database is down or too busy, as opposed to a bug: answer 503, not 500.
 fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
-    )
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // SQLite's BUSY and LOCKED, with their extended variants.
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("5" | "6" | "261" | "517" | "262")
+        ),
+        _ => false,
+    }
 }
 
 impl IntoResponse for ApiError {

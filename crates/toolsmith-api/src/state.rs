@@ -3,15 +3,30 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use toolsmith_store::Store;
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<ApiSettings>,
-    /// Wakes idle workers when a job is created.
-    pub job_wakeup: Arc<Notify>,
+    pub jobs: Arc<dyn JobEvents>,
+}
+
+/// What the API tells the job workers of this process. The store is the truth; these only
+/// make the workers react at once instead of at their next poll or heartbeat.
+pub trait JobEvents: Send + Sync + 'static {
+    /// A job was queued.
+    fn created(&self);
+    /// A job was cancelled in the store.
+    fn cancelled(&self, job_id: &str);
+}
+
+/// For a service that runs no workers.
+pub struct NoWorkers;
+
+impl JobEvents for NoWorkers {
+    fn created(&self) {}
+    fn cancelled(&self, _job_id: &str) {}
 }
 
 #[derive(Debug, Clone)]

@@ -8,15 +8,16 @@
 //! next phase boundary; `shutdown_grace` later, running phases are interrupted. Either way the
 //! job is released, and whoever claims it next resumes at the phase that did not finish.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use toolsmith_domain::ids::new_request_id;
 use toolsmith_domain::time::now_ms;
-use toolsmith_domain::{ErrorCode, Phase, RequirementStatus};
+use toolsmith_domain::{ErrorCode, Phase};
 use toolsmith_store::{
     JobRecord, Lease, LeaseState, LogLevel, NewGenerationLog, PhaseFinished, RequirementRecord,
     Store, StoreError,
@@ -62,6 +63,9 @@ pub struct Engine {
     config: EngineConfig,
     wakeup: Arc<Notify>,
     instance: String,
+    /// The jobs this process is running, so a cancel received here stops them at once
+    /// (cancels received by another instance arrive through the heartbeat).
+    running: Mutex<HashMap<String, JobAbort>>,
 }
 
 /// How a requirement's run ended.
@@ -72,11 +76,32 @@ enum RequirementEnd {
     Stopped,
 }
 
-/// Why a job's run was cut short, as seen by its heartbeat.
+/// Why a job's run was cut short.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Abort {
     Cancelled,
     LeaseLost,
+}
+
+/// Stops one job's run, remembering the first reason given.
+#[derive(Clone)]
+struct JobAbort {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<Abort>>>,
+}
+
+impl JobAbort {
+    fn fire(&self, why: Abort) {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(why);
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> Option<Abort> {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 struct Stops {
@@ -96,6 +121,16 @@ impl Engine {
             config,
             wakeup: Arc::new(Notify::new()),
             instance,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Stops this process's run of `job_id` now, if it has one (the store already says
+    /// the job is cancelled; this only saves waiting for the next heartbeat).
+    pub fn cancel_local(&self, job_id: &str) {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(abort) = running.get(job_id) {
+            abort.fire(Abort::Cancelled);
         }
     }
 
@@ -184,14 +219,20 @@ impl Engine {
             job_id: job.id.clone(),
             worker: worker.to_owned(),
         };
-        let abort = stops.hard_stop.child_token();
-        let abort_reason = Arc::new(Mutex::new(None::<Abort>));
+        let job_abort = JobAbort {
+            token: stops.hard_stop.child_token(),
+            reason: Arc::new(Mutex::new(None)),
+        };
+        let abort = job_abort.token.clone();
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(job.id.clone(), job_abort.clone());
         let heartbeat = AbortOnDrop(tokio::spawn(heartbeat_loop(
             self.store.clone(),
             lease.clone(),
             self.config.clone(),
-            abort.clone(),
-            abort_reason.clone(),
+            job_abort.clone(),
         )));
 
         let logger = JobLogger {
@@ -251,9 +292,12 @@ impl Engine {
             }
         }
         drop(heartbeat);
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job.id);
 
-        let reason = *abort_reason.lock().unwrap_or_else(|e| e.into_inner());
-        match reason {
+        match job_abort.reason() {
             Some(Abort::Cancelled) => {
                 tracing::info!(job_id = %job.id, "job cancelled");
                 logger
@@ -269,11 +313,16 @@ impl Engine {
             Some(Abort::LeaseLost) => {
                 tracing::warn!(job_id = %job.id, %worker, "lost the job's lease; another worker resumes it");
             }
-            None if !all_finished => {
+            None if !all_finished && stops.shutdown.is_cancelled() => {
                 tracing::info!(job_id = %job.id, "stopping: handing the job back to the queue");
                 if let Err(err) = self.store.release_job(&lease, now_ms()).await {
                     tracing::warn!(job_id = %job.id, error = %err, "could not release the job; its lease will expire");
                 }
+            }
+            None if !all_finished => {
+                // A store failure or a panic. Keeping the lease until it expires is the
+                // back-off, and the next claim counts as another attempt.
+                tracing::warn!(job_id = %job.id, "the run ended without finishing the job; it is retried once its lease expires");
             }
             None => match self.store.finish_job(&lease, now_ms()).await {
                 Ok(status) => {
@@ -343,27 +392,33 @@ async fn heartbeat_loop(
     store: Arc<dyn Store>,
     lease: Lease,
     config: EngineConfig,
-    abort: CancellationToken,
-    reason: Arc<Mutex<Option<Abort>>>,
+    abort: JobAbort,
 ) {
     let lease_ms = duration_ms(config.lease);
+    let mut last_renewed = Instant::now();
     loop {
         tokio::time::sleep(config.heartbeat).await;
         let state = match store.heartbeat(&lease, now_ms(), lease_ms).await {
             Ok(state) => state,
+            // Past the lease without a renewal, another worker may have the job: stop.
+            Err(err) if last_renewed.elapsed() >= config.lease => {
+                tracing::error!(job_id = %lease.job_id, error = %err, "could not renew the lease in time; stopping");
+                LeaseState::Lost
+            }
             Err(err) => {
-                // Transient, most likely; if the lease lapses meanwhile the next beat says so.
-                tracing::warn!(job_id = %lease.job_id, error = %err, "heartbeat failed");
+                tracing::warn!(job_id = %lease.job_id, error = %err, "heartbeat failed; retrying");
                 continue;
             }
         };
         let why = match state {
-            LeaseState::Held => continue,
+            LeaseState::Held => {
+                last_renewed = Instant::now();
+                continue;
+            }
             LeaseState::Cancelled => Abort::Cancelled,
             LeaseState::Lost => Abort::LeaseLost,
         };
-        *reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-        abort.cancel();
+        abort.fire(why);
         return;
     }
 }
@@ -449,7 +504,7 @@ impl RequirementRun {
             store: self.store.clone(),
         };
         let mut phase = self.record.next_phase;
-        if self.record.status == RequirementStatus::Running {
+        if self.record.current_phase.is_some() {
             self.logger
                 .log(
                     Some(index),

@@ -115,6 +115,32 @@ pub trait Store: Send + Sync + 'static {
         session_id: &str,
         page: &PageRequest,
     ) -> Result<Page<GenerationLogRecord>>;
+
+    // --- the LLM layer ---
+
+    /// A cached answer, counting the hit.
+    async fn cache_get(&self, key: &str) -> Result<Option<CachedCompletion>>;
+    /// Keeps an answer; a second answer for the same key keeps the first.
+    async fn cache_put(&self, key: &str, completion: &CachedCompletion, now: i64) -> Result<()>;
+    async fn record_llm_call(&self, call: &LlmCallRecord) -> Result<()>;
+    /// Token sums of a job, or of one of its requirements.
+    async fn token_usage(&self, job_id: &str, requirement_index: Option<u32>)
+    -> Result<TokenUsage>;
+    /// Appends messages to the conversation of a requirement (`agent_sessions`).
+    async fn append_conversation(
+        &self,
+        session_id: &str,
+        job_id: &str,
+        requirement_index: u32,
+        messages: &[serde_json::Value],
+        now: i64,
+    ) -> Result<()>;
+    /// The conversation of a requirement, oldest message first.
+    async fn conversation(
+        &self,
+        job_id: &str,
+        requirement_index: u32,
+    ) -> Result<Vec<serde_json::Value>>;
 }
 
 /// Which sessions to list.

@@ -238,3 +238,47 @@ pub struct GenerationLogRecord {
     pub id: String,
     pub log: NewGenerationLog,
 }
+
+/// An LLM answer kept in the response cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedCompletion {
+    pub model: String,
+    pub content: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// One LLM call, for token accounting.
+#[derive(Debug, Clone, Default)]
+pub struct LlmCallRecord {
+    pub job_id: Option<String>,
+    pub requirement_index: Option<u32>,
+    pub phase: String,
+    pub model: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    /// Answered from the cache: no tokens were paid for.
+    pub cached: bool,
+    pub latency_ms: i64,
+    /// `ok` or the error code.
+    pub outcome: String,
+    pub created_at: i64,
+}
+
+/// Token sums over a job or one of its requirements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    /// Tokens sent to the endpoint (paid).
+    pub prompt: i64,
+    /// Tokens received from the endpoint (paid).
+    pub completion: i64,
+    /// Tokens of answers served from the cache (not paid).
+    pub cached: i64,
+    pub calls: i64,
+}
+
+impl TokenUsage {
+    pub fn paid(&self) -> i64 {
+        self.prompt + self.completion
+    }
+}

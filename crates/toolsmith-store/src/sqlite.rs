@@ -24,9 +24,10 @@ use toolsmith_domain::{
 
 use crate::page::{Cursor, Page, PageRequest};
 use crate::{
-    CancelOutcome, GenerationLogRecord, JobRecord, Lease, LeaseState, LogLevel, NewGenerationLog,
-    NewJob, PhaseFinished, RequirementRecord, Result, SessionFilter, SessionRecord, Store,
-    StoreError, ToolFileRecord, ToolOutcome, ToolSummary, migrate,
+    CachedCompletion, CancelOutcome, GenerationLogRecord, JobRecord, Lease, LeaseState,
+    LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RequirementRecord, Result,
+    SessionFilter, SessionRecord, Store, StoreError, TokenUsage, ToolFileRecord, ToolOutcome,
+    ToolSummary, migrate,
 };
 
 #[derive(Debug, Clone)]
@@ -518,15 +519,31 @@ impl Store for SqliteStore {
     }
 
     async fn release_job(&self, lease: &Lease, now: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1
+        let mut tx = self.begin_write().await?;
+        // A hand-back is not a failed attempt: the claim that made it is not counted.
+        let released = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ?1,
+                 attempts = MAX(attempts - 1, 0)
              WHERE id = ?2 AND lease_owner = ?3 AND status = 'running'",
         )
         .bind(now)
         .bind(&lease.job_id)
         .bind(&lease.worker)
-        .execute(&self.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if released == 1 {
+            // Nobody works on them until the job is claimed again.
+            sqlx::query(
+                "UPDATE job_requirements SET status = 'pending', updated_at = ?1
+                 WHERE job_id = ?2 AND status = 'running'",
+            )
+            .bind(now)
+            .bind(&lease.job_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -577,17 +594,24 @@ impl Store for SqliteStore {
         .bind(i64::from(index))
         .execute(&mut *tx)
         .await?;
-        let current: String = sqlx::query_scalar("SELECT status FROM sessions WHERE job_id = ?")
-            .bind(&lease.job_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (current, current_phase): (String, Option<String>) =
+            sqlx::query_as("SELECT status, current_phase FROM sessions WHERE job_id = ?")
+                .bind(&lease.job_id)
+                .fetch_one(&mut *tx)
+                .await?;
         let status = parse_enum(&current, SessionStatus::parse, "session status")?
             .advance(phase.session_status());
+        // With requirements running side by side, the session shows the furthest phase.
+        let current_phase = current_phase
+            .map(|p| parse_enum(&p, Phase::parse, "phase"))
+            .transpose()?
+            .filter(|p| p.index() > phase.index())
+            .unwrap_or(phase);
         sqlx::query(
             "UPDATE sessions SET status = ?1, current_phase = ?2, updated_at = ?3 WHERE job_id = ?4",
         )
         .bind(status.as_str())
-        .bind(phase.as_str())
+        .bind(current_phase.as_str())
         .bind(now)
         .bind(&lease.job_id)
         .execute(&mut *tx)
@@ -936,5 +960,154 @@ impl Store for SqliteStore {
             position: l.seq,
             id: l.id.clone(),
         }))
+    }
+
+    async fn cache_get(&self, key: &str) -> Result<Option<CachedCompletion>> {
+        let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+            "UPDATE llm_cache SET hits = hits + 1 WHERE key = ?
+             RETURNING model, content, prompt_tokens, completion_tokens",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(
+            |(model, content, prompt_tokens, completion_tokens)| CachedCompletion {
+                model,
+                content,
+                prompt_tokens,
+                completion_tokens,
+            },
+        ))
+    }
+
+    async fn cache_put(&self, key: &str, completion: &CachedCompletion, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(&completion.model)
+        .bind(&completion.content)
+        .bind(completion.prompt_tokens)
+        .bind(completion.completion_tokens)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_llm_call(&self, call: &LlmCallRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO llm_calls (job_id, requirement_index, phase, model, prompt_tokens,
+                 completion_tokens, cached, latency_ms, outcome, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&call.job_id)
+        .bind(call.requirement_index.map(i64::from))
+        .bind(&call.phase)
+        .bind(&call.model)
+        .bind(call.prompt_tokens)
+        .bind(call.completion_tokens)
+        .bind(call.cached)
+        .bind(call.latency_ms)
+        .bind(&call.outcome)
+        .bind(call.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_usage(
+        &self,
+        job_id: &str,
+        requirement_index: Option<u32>,
+    ) -> Result<TokenUsage> {
+        let (prompt, completion, cached, calls): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN cached = 0 THEN prompt_tokens ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN cached = 0 THEN completion_tokens ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN cached = 1 THEN prompt_tokens + completion_tokens ELSE 0 END), 0),
+                    COUNT(*)
+             FROM llm_calls WHERE job_id = ?1 AND (?2 IS NULL OR requirement_index = ?2)",
+        )
+        .bind(job_id)
+        .bind(requirement_index.map(i64::from))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(TokenUsage {
+            prompt,
+            completion,
+            cached,
+            calls,
+        })
+    }
+
+    async fn append_conversation(
+        &self,
+        session_id: &str,
+        job_id: &str,
+        requirement_index: u32,
+        messages: &[serde_json::Value],
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT messages FROM agent_sessions WHERE job_id = ? AND requirement_index = ?",
+        )
+        .bind(job_id)
+        .bind(i64::from(requirement_index))
+        .fetch_optional(&mut *tx)
+        .await?;
+        match existing {
+            Some(text) => {
+                let mut all: Vec<serde_json::Value> = serde_json::from_str(&text)?;
+                all.extend_from_slice(messages);
+                sqlx::query(
+                    "UPDATE agent_sessions SET messages = ?, updated_at = ?
+                     WHERE job_id = ? AND requirement_index = ?",
+                )
+                .bind(serde_json::to_string(&all)?)
+                .bind(now)
+                .bind(job_id)
+                .bind(i64::from(requirement_index))
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO agent_sessions (id, session_id, job_id, requirement_index, messages,
+                         created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(new_object_id())
+                .bind(session_id)
+                .bind(job_id)
+                .bind(i64::from(requirement_index))
+                .bind(serde_json::to_string(messages)?)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn conversation(
+        &self,
+        job_id: &str,
+        requirement_index: u32,
+    ) -> Result<Vec<serde_json::Value>> {
+        let text: Option<String> = sqlx::query_scalar(
+            "SELECT messages FROM agent_sessions WHERE job_id = ? AND requirement_index = ?",
+        )
+        .bind(job_id)
+        .bind(i64::from(requirement_index))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match text {
+            Some(text) => serde_json::from_str(&text)?,
+            None => Vec::new(),
+        })
     }
 }

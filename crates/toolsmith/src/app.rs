@@ -6,7 +6,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use toolsmith_api::{ApiSettings, AppState, Generation};
+use toolsmith_api::{ApiSettings, AppState, Generation, JobEvents, NoWorkers};
 use toolsmith_engine::{Engine, Workflow};
 use toolsmith_store::{SqliteStore, Store};
 
@@ -51,18 +51,17 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let dyn_store: Arc<dyn Store> = store.clone();
-        let (engine, job_wakeup) = match workflow {
+        let (engine, jobs): (_, Arc<dyn JobEvents>) = match workflow {
             Some(workflow) => {
                 let engine = Arc::new(Engine::new(
                     dyn_store.clone(),
                     workflow,
                     config.engine.clone(),
                 ));
-                let wakeup = engine.wakeup();
-                let handle = tokio::spawn(engine.run(shutdown.clone()));
-                (Some(handle), wakeup)
+                let handle = tokio::spawn(engine.clone().run(shutdown.clone()));
+                (Some(handle), Arc::new(EngineEvents(engine)))
             }
-            None => (None, Arc::new(tokio::sync::Notify::new())),
+            None => (None, Arc::new(NoWorkers)),
         };
 
         let state = AppState {
@@ -72,7 +71,7 @@ impl Application {
                 generation,
                 job_deadline: config.job_deadline,
             }),
-            job_wakeup,
+            jobs,
         };
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
@@ -137,6 +136,19 @@ impl Application {
             let _ = engine.await;
         }
         self.store.pool().close().await;
+    }
+}
+
+/// Tells this process's engine what the API did.
+struct EngineEvents(Arc<Engine>);
+
+impl JobEvents for EngineEvents {
+    fn created(&self) {
+        self.0.wakeup().notify_waiters();
+    }
+
+    fn cancelled(&self, job_id: &str) {
+        self.0.cancel_local(job_id);
     }
 }
 

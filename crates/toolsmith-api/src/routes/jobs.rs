@@ -103,7 +103,7 @@ pub async fn create_job(
     };
     let job_id = job.id.clone();
     let record = state.store.create_job(job).await?;
-    state.job_wakeup.notify_waiters();
+    state.jobs.created();
     tracing::info!(%job_id, "job created");
 
     let body = JobResponse::new(&record, None);
@@ -189,6 +189,7 @@ pub async fn cancel_job(
 ) -> Result<Json<JobResponse>, ApiError> {
     match state.store.cancel_job(&job_id, now_ms()).await? {
         CancelOutcome::Cancelled(job) => {
+            state.jobs.cancelled(&job_id);
             tracing::info!(%job_id, "job cancelled");
             Ok(Json(job_response(&state, &job).await?))
         }

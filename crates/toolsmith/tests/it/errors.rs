@@ -237,6 +237,10 @@ async fn unknown_resources_routes_and_methods() {
     assert!(reply.headers.contains_key("allow"));
     let reply = app.send(app.client.put(app.url("/api/v1/health"))).await;
     check_error(&reply, 405, "INVALID_REQUEST", "not allowed");
+    let reply = app
+        .get("/api/v1/jobs/job_000000000000000000000000/cancel")
+        .await;
+    check_error(&reply, 405, "INVALID_REQUEST", "GET is not allowed");
 }
 
 #[tokio::test]

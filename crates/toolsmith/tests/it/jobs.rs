@@ -147,6 +147,12 @@ async fn a_job_that_produces_no_tool_fails() {
         ))
         .await;
     assert_eq!(session.body["status"], "failed");
+    let job_id = done["jobId"].as_str().unwrap_or("");
+    let cancel = app
+        .post_json(&format!("/api/v1/jobs/{job_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(cancel.status, 409);
+    assert_eq!(cancel.body["code"], "JOB_ALREADY_COMPLETED");
 }
 
 #[tokio::test]
