@@ -29,8 +29,6 @@ pub enum LlmError {
     BudgetExhausted { used: i64, budget: i64 },
     #[error("the model's {phase} answer is still invalid after a repair request: {errors}")]
     InvalidOutput { phase: String, errors: String },
-    #[error("the call was cancelled")]
-    Cancelled,
 }
 
 impl LlmError {

@@ -1050,44 +1050,34 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT messages FROM agent_sessions WHERE job_id = ? AND requirement_index = ?",
+        sqlx::query(
+            "INSERT INTO agent_sessions (id, session_id, job_id, requirement_index, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (job_id, requirement_index) DO UPDATE SET updated_at = ?5",
+        )
+        .bind(new_object_id())
+        .bind(session_id)
+        .bind(job_id)
+        .bind(i64::from(requirement_index))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let id: String = sqlx::query_scalar(
+            "SELECT id FROM agent_sessions WHERE job_id = ? AND requirement_index = ?",
         )
         .bind(job_id)
         .bind(i64::from(requirement_index))
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        match existing {
-            Some(text) => {
-                let mut all: Vec<serde_json::Value> = serde_json::from_str(&text)?;
-                all.extend_from_slice(messages);
-                sqlx::query(
-                    "UPDATE agent_sessions SET messages = ?, updated_at = ?
-                     WHERE job_id = ? AND requirement_index = ?",
-                )
-                .bind(serde_json::to_string(&all)?)
-                .bind(now)
-                .bind(job_id)
-                .bind(i64::from(requirement_index))
-                .execute(&mut *tx)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO agent_sessions (id, session_id, job_id, requirement_index, messages,
-                         created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(new_object_id())
-                .bind(session_id)
-                .bind(job_id)
-                .bind(i64::from(requirement_index))
-                .bind(serde_json::to_string(messages)?)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+        for message in messages {
+            sqlx::query(
+                "INSERT INTO agent_messages (agent_session_id, message, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(&id)
+            .bind(serde_json::to_string(message)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1098,16 +1088,18 @@ impl Store for SqliteStore {
         job_id: &str,
         requirement_index: u32,
     ) -> Result<Vec<serde_json::Value>> {
-        let text: Option<String> = sqlx::query_scalar(
-            "SELECT messages FROM agent_sessions WHERE job_id = ? AND requirement_index = ?",
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT m.message FROM agent_messages m
+             JOIN agent_sessions s ON s.id = m.agent_session_id
+             WHERE s.job_id = ? AND s.requirement_index = ?
+             ORDER BY m.seq",
         )
         .bind(job_id)
         .bind(i64::from(requirement_index))
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(match text {
-            Some(text) => serde_json::from_str(&text)?,
-            None => Vec::new(),
-        })
+        rows.iter()
+            .map(|m| serde_json::from_str(m).map_err(StoreError::from))
+            .collect()
     }
 }

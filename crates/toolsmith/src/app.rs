@@ -11,9 +11,13 @@ use toolsmith_engine::{Engine, Workflow};
 use toolsmith_store::{SqliteStore, Store};
 
 use crate::Config;
+use crate::config::{DEFAULT_MODEL, LlmConfig, OPENAI_BASE_URL};
+use toolsmith_llm::{ChatModel, ClientConfig, Llm, LlmSettings, OpenAiClient, RetryPolicy};
 
 pub struct Application {
     port: u16,
+    /// The configured LLM, for the generation workflow.
+    llm: Option<Arc<Llm>>,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
     engine: Option<JoinHandle<()>>,
@@ -41,6 +45,7 @@ impl Application {
                 .with_context(|| format!("could not open the store at {url}"))?,
         );
 
+        let llm = build_llm(&config.llm, store.clone())?;
         let generation = match &workflow {
             Some(_) => Generation::Available,
             None => Generation::Unavailable(generation_unavailable_reason(&config)),
@@ -86,6 +91,7 @@ impl Application {
         tracing::info!(host = %config.host, port, data_dir = %config.data_dir.display(), "toolsmith is listening");
         Ok(Application {
             port,
+            llm,
             shutdown,
             server,
             engine,
@@ -95,6 +101,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The configured LLM, if any.
+    pub fn llm(&self) -> Option<Arc<Llm>> {
+        self.llm.clone()
     }
 
     /// The store the service runs on.
@@ -137,6 +148,41 @@ impl Application {
         }
         self.store.pool().close().await;
     }
+}
+
+/// The LLM client of SPEC §3 when an endpoint is configured. Built at start so that a bad
+/// setting (a malformed header, say) stops the service with a clear message instead of failing
+/// the first job.
+fn build_llm(config: &LlmConfig, store: Arc<SqliteStore>) -> anyhow::Result<Option<Arc<Llm>>> {
+    if !config.is_configured() {
+        return Ok(None);
+    }
+    let base_url = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| OPENAI_BASE_URL.to_owned());
+    let client = OpenAiClient::new(ClientConfig {
+        api_key: config.api_key.as_ref().map(|k| k.expose().to_owned()),
+        headers: config.headers.clone(),
+        timeout: config.timeout,
+        retry: RetryPolicy {
+            max_retries: config.max_retries,
+            ..RetryPolicy::default()
+        },
+        ..ClientConfig::new(&base_url)
+    })
+    .context("invalid LLM settings")?;
+    let model = config
+        .model
+        .clone()
+        .unwrap_or_else(|| DEFAULT_MODEL.to_owned());
+    tracing::info!(endpoint = %client.endpoint(), %model, "LLM endpoint configured");
+    let settings = LlmSettings {
+        simple_model: config.simple_model.clone(),
+        job_token_budget: config.job_token_budget,
+        ..LlmSettings::new(model)
+    };
+    Ok(Some(Arc::new(Llm::new(Arc::new(client), store, settings))))
 }
 
 /// Tells this process's engine what the API did.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use toolsmith_engine::EngineConfig;
 
-use crate::config::{Config, LlmConfig, Secret};
+use crate::config::{Config, LlmConfig, Secret, parse_headers};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,9 +23,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API and the job workers.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(StoreArgs),
+    /// Serve an OpenAI-compatible chat-completions API that answers from a script (see
+    /// README: "The mock LLM"); for tests, demos and trying integrations without tokens.
+    MockLlm(MockLlmArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MockLlmArgs {
+    /// The script: a JSON file of rules and a default answer.
+    #[arg(long)]
+    pub script: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8089)]
+    pub port: u16,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -75,9 +91,25 @@ pub struct ServeArgs {
     /// API key for the endpoint (falls back to OPENAI_API_KEY).
     #[arg(long, env = "TOOLSMITH_LLM_API_KEY", hide_env_values = true)]
     pub llm_api_key: Option<String>,
-    /// Model name.
+    /// Model name (default gpt-4o-mini).
     #[arg(long, env = "TOOLSMITH_LLM_MODEL")]
     pub llm_model: Option<String>,
+    /// A cheaper model for plans estimated `low` complexity.
+    #[arg(long, env = "TOOLSMITH_LLM_MODEL_SIMPLE")]
+    pub llm_model_simple: Option<String>,
+    /// Extra headers for every LLM call: a JSON object, or `Name: value` pairs separated by
+    /// `;` or newlines.
+    #[arg(long, env = "TOOLSMITH_LLM_HEADERS", hide_env_values = true)]
+    pub llm_headers: Option<String>,
+    /// Seconds one LLM request may take before it is retried.
+    #[arg(long, env = "TOOLSMITH_LLM_TIMEOUT_S", default_value_t = 120)]
+    pub llm_timeout_s: u64,
+    /// Retries of a failed LLM request (429, 5xx, timeouts, connection errors).
+    #[arg(long, env = "TOOLSMITH_LLM_MAX_RETRIES", default_value_t = 3)]
+    pub llm_max_retries: u32,
+    /// Tokens one job may spend on the LLM (cache hits are free); unlimited when unset.
+    #[arg(long, env = "TOOLSMITH_JOB_TOKEN_BUDGET")]
+    pub job_token_budget: Option<i64>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TOOLSMITH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -119,6 +151,12 @@ impl ServeArgs {
                     .or_else(|| from_env("OPENAI_API_KEY"))
                     .map(Secret::new),
                 model: self.llm_model.clone(),
+                simple_model: self.llm_model_simple.clone(),
+                headers: parse_headers(self.llm_headers.as_deref().unwrap_or(""))
+                    .map_err(anyhow::Error::msg)?,
+                timeout: Duration::from_secs(self.llm_timeout_s.max(1)),
+                max_retries: self.llm_max_retries,
+                job_token_budget: self.job_token_budget,
             },
         })
     }

@@ -26,16 +26,106 @@ impl std::fmt::Debug for Secret {
 }
 
 /// The LLM endpoint (SPEC §3). Configured when a base URL or an API key is given.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LlmConfig {
     pub base_url: Option<String>,
     pub api_key: Option<Secret>,
     pub model: Option<String>,
+    /// A cheaper model for low-complexity plans.
+    pub simple_model: Option<String>,
+    /// Extra headers sent with every call.
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    /// Tokens one job may spend (prompt + completion; cache hits are free).
+    pub job_token_budget: Option<i64>,
 }
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            base_url: None,
+            api_key: None,
+            model: None,
+            simple_model: None,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(120),
+            max_retries: 3,
+            job_token_budget: None,
+        }
+    }
+}
+
+/// The endpoint used when only an API key is given.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+/// The model used when none is named.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 impl LlmConfig {
     pub fn is_configured(&self) -> bool {
         self.base_url.is_some() || self.api_key.is_some()
+    }
+}
+
+/// Parses `TOOLSMITH_LLM_HEADERS`: a JSON object of strings, or `Name: value` pairs separated
+/// by newlines or `;`.
+pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    if text.starts_with('{') {
+        let map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(text).map_err(|err| {
+                format!("TOOLSMITH_LLM_HEADERS is not a JSON object of strings: {err}")
+            })?;
+        return Ok(map.into_iter().collect());
+    }
+    text.split(['\n', ';'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (name, value) = part
+                .split_once(':')
+                .ok_or_else(|| format!("TOOLSMITH_LLM_HEADERS: {part:?} is not `Name: value`"))?;
+            let name = name.trim();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "TOOLSMITH_LLM_HEADERS: {name:?} is not a header name"
+                ));
+            }
+            Ok((name.to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_headers;
+
+    #[test]
+    fn headers_from_json_or_pairs() {
+        assert_eq!(parse_headers("").expect("empty"), vec![]);
+        assert_eq!(
+            parse_headers("X-Org: acme; X-Team: tools\nHTTP-Referer: https://x.example")
+                .expect("pairs"),
+            vec![
+                ("X-Org".to_owned(), "acme".to_owned()),
+                ("X-Team".to_owned(), "tools".to_owned()),
+                ("HTTP-Referer".to_owned(), "https://x.example".to_owned())
+            ]
+        );
+        assert_eq!(
+            parse_headers(r#"{"X-Org": "acme"}"#).expect("json"),
+            vec![("X-Org".to_owned(), "acme".to_owned())]
+        );
+        assert!(parse_headers("no colon").is_err());
+        assert!(parse_headers("bad name: v").is_err());
+        assert!(parse_headers(r#"{"X": 1}"#).is_err());
     }
 }
 

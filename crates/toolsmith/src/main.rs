@@ -1,6 +1,10 @@
+use std::io::Write;
+
+use anyhow::Context;
 use clap::Parser;
 use toolsmith::cli::{Cli, Command};
 use toolsmith::{Application, Config, telemetry};
+use toolsmith_llm::mock::{MockScript, MockServer};
 use toolsmith_store::SqliteStore;
 
 #[tokio::main]
@@ -31,6 +35,25 @@ async fn main() -> anyhow::Result<()> {
             let url = config.database_url();
             SqliteStore::connect(&url).await?;
             tracing::info!(%url, "database is up to date");
+        }
+        Command::MockLlm(args) => {
+            telemetry::init(false);
+            let script = MockScript::from_file(&args.script).map_err(anyhow::Error::msg)?;
+            let address = format!("{}:{}", args.host, args.port);
+            let listener = tokio::net::TcpListener::bind(&address)
+                .await
+                .with_context(|| format!("could not listen on {address}"))?;
+            let rules = script.rules.len();
+            let server = MockServer::start(script, listener)?;
+            // The one line a caller (a script, the demo) reads to learn where to point clients.
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "mock LLM listening on {}", server.base_url())?;
+            out.flush()?;
+            drop(out);
+            tracing::info!(rules, script = %args.script.display(), "serving the mock LLM; Ctrl-C stops it");
+            let signal = shutdown_signal().await;
+            tracing::info!("received {signal}: stopping");
+            server.stop().await?;
         }
     }
     Ok(())

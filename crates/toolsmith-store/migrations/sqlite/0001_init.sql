@@ -101,17 +101,25 @@ CREATE TABLE tool_versions (
 CREATE UNIQUE INDEX tool_versions_by_requirement
     ON tool_versions (job_id, requirement_index) WHERE job_id IS NOT NULL;
 
--- Seed 002 `agent_sessions`: the LLM conversation of each requirement.
+-- Seed 002 `agent_sessions`: the LLM conversation of each requirement (its messages are rows
+-- of `agent_messages`, so appending one never rewrites the others).
 CREATE TABLE agent_sessions (
     id                TEXT PRIMARY KEY,
     session_id        TEXT    NOT NULL,
     job_id            TEXT    NOT NULL,
     requirement_index INTEGER NOT NULL,
-    messages          TEXT    NOT NULL DEFAULT '[]',
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
     UNIQUE (job_id, requirement_index)
 );
+
+CREATE TABLE agent_messages (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_session_id TEXT    NOT NULL REFERENCES agent_sessions (id),
+    message          TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX agent_messages_by_session ON agent_messages (agent_session_id, seq);
 
 -- Seed 000 `ToolGenerationLog`.
 CREATE TABLE generation_logs (
