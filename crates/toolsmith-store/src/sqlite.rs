@@ -143,6 +143,18 @@ fn parse_enum<T>(value: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> 
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown {what} {value:?}")))
 }
 
+/// A text column holding one of an enum's names.
+fn enum_column<T>(row: &SqliteRow, column: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse_enum(&row.try_get::<String, _>(column)?, parse, column)
+}
+
+/// A nullable text column holding a phase.
+fn phase_column(row: &SqliteRow, column: &str) -> Result<Option<Phase>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|p| parse_enum(&p, Phase::parse, column))
+        .transpose()
+}
+
 fn to_u32(value: i64, what: &str) -> Result<u32> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {value}")))
 }
@@ -152,11 +164,7 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord> {
         id: row.try_get("id")?,
         session_id: row.try_get("session_id")?,
         user_id: row.try_get("user_id")?,
-        status: parse_enum(
-            &row.try_get::<String, _>("status")?,
-            JobStatus::parse,
-            "job status",
-        )?,
+        status: enum_column(row, "status", JobStatus::parse)?,
         metadata: RequestMetadata {
             session_id: row.try_get("client_session_id")?,
             client_id: row.try_get("client_id")?,
@@ -174,7 +182,6 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord> {
 }
 
 fn requirement_from_row(row: &SqliteRow) -> Result<RequirementRecord> {
-    let current_phase: Option<String> = row.try_get("current_phase")?;
     let error_code: Option<String> = row.try_get("error_code")?;
     let progress: i64 = row.try_get("progress")?;
     Ok(RequirementRecord {
@@ -184,19 +191,9 @@ fn requirement_from_row(row: &SqliteRow) -> Result<RequirementRecord> {
             input: row.try_get("input")?,
             output: row.try_get("output")?,
         },
-        status: parse_enum(
-            &row.try_get::<String, _>("status")?,
-            RequirementStatus::parse,
-            "requirement status",
-        )?,
-        current_phase: current_phase
-            .map(|p| parse_enum(&p, Phase::parse, "phase"))
-            .transpose()?,
-        next_phase: parse_enum(
-            &row.try_get::<String, _>("next_phase")?,
-            Phase::parse,
-            "phase",
-        )?,
+        status: enum_column(row, "status", RequirementStatus::parse)?,
+        current_phase: phase_column(row, "current_phase")?,
+        next_phase: enum_column(row, "next_phase", Phase::parse)?,
         progress: u8::try_from(progress.clamp(0, 100)).unwrap_or(100),
         checkpoint: serde_json::from_str(&row.try_get::<String, _>("checkpoint")?)?,
         tool_name: row.try_get("tool_name")?,
@@ -211,20 +208,13 @@ fn requirement_from_row(row: &SqliteRow) -> Result<RequirementRecord> {
 }
 
 fn session_from_row(row: &SqliteRow) -> Result<SessionRecord> {
-    let current_phase: Option<String> = row.try_get("current_phase")?;
     let progress: i64 = row.try_get("progress")?;
     Ok(SessionRecord {
         id: row.try_get("id")?,
         job_id: row.try_get("job_id")?,
         user_id: row.try_get("user_id")?,
-        status: parse_enum(
-            &row.try_get::<String, _>("status")?,
-            SessionStatus::parse,
-            "session status",
-        )?,
-        current_phase: current_phase
-            .map(|p| parse_enum(&p, Phase::parse, "phase"))
-            .transpose()?,
+        status: enum_column(row, "status", SessionStatus::parse)?,
+        current_phase: phase_column(row, "current_phase")?,
         progress: u8::try_from(progress.clamp(0, 100)).unwrap_or(100),
         tool_ids: serde_json::from_str(&row.try_get::<String, _>("tool_ids")?)?,
         tool_requirements: serde_json::from_str(&row.try_get::<String, _>("tool_requirements")?)?,
@@ -261,11 +251,7 @@ fn log_from_row(row: &SqliteRow) -> Result<GenerationLogRecord> {
             requirement_index: index.map(|i| to_u32(i, "requirement index")).transpose()?,
             phase: row.try_get("phase")?,
             step: row.try_get("step")?,
-            level: parse_enum(
-                &row.try_get::<String, _>("level")?,
-                LogLevel::parse,
-                "log level",
-            )?,
+            level: enum_column(row, "level", LogLevel::parse)?,
             message: row.try_get("message")?,
             prompt_sent: row.try_get("prompt_sent")?,
             response_received: row.try_get("response_received")?,

@@ -7,7 +7,9 @@ use serde_json::json;
 use toolsmith_domain::Phase;
 use toolsmith_store::Store;
 
-use crate::helpers::{ScriptedWorkflow, TestOptions, fast_engine, insert_job, spawn_app_with};
+use crate::helpers::{
+    ScriptedWorkflow, TestOptions, fast_engine, insert_job, respawn, spawn_app_with,
+};
 
 fn phases_of(calls: &[(u32, Phase)]) -> Vec<Phase> {
     calls.iter().map(|(_, p)| *p).collect()
@@ -71,12 +73,7 @@ async fn a_job_survives_a_graceful_restart_and_resumes_where_it_stopped() {
     }
 
     let second = Arc::new(ScriptedWorkflow::without_delays());
-    let app = spawn_app_with(TestOptions {
-        data_dir: Some(data_dir),
-        workflow: Some(second.clone()),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = respawn(data_dir, Some(second.clone())).await;
     let done = app.wait_until_finished(&job_id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["sessionId"], session_id.as_str());
@@ -105,12 +102,7 @@ async fn a_job_created_before_a_restart_is_still_there_with_its_session() {
     app.stop().await;
 
     // Restarted without generation: everything stored is still served.
-    let app = spawn_app_with(TestOptions {
-        data_dir: Some(data_dir),
-        workflow: None,
-        ..TestOptions::default()
-    })
-    .await;
+    let app = respawn(data_dir, None).await;
     let reply = app.get(&format!("/api/v1/jobs/{job_id}")).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["progress"]["total"], 1);
@@ -145,12 +137,7 @@ async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_finishes_exactly
     app.crash().await;
 
     let second = Arc::new(ScriptedWorkflow::without_delays());
-    let app = spawn_app_with(TestOptions {
-        data_dir: Some(data_dir),
-        workflow: Some(second.clone()),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = respawn(data_dir, Some(second.clone())).await;
     // The dead worker's lease still holds for a while: nobody runs the job meanwhile.
     let stored = app
         .store()
@@ -456,12 +443,7 @@ async fn a_job_whose_runs_keep_dying_is_given_up_after_max_attempts() {
     app.stop().await;
 
     let workflow = Arc::new(ScriptedWorkflow::default());
-    let app = spawn_app_with(TestOptions {
-        data_dir: Some(data_dir),
-        workflow: Some(workflow.clone()),
-        ..TestOptions::default()
-    })
-    .await;
+    let app = respawn(data_dir, Some(workflow.clone())).await;
     let done = app.wait_until_finished(&job.id).await;
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(done["failures"][0]["code"], "INTERNAL_ERROR");

@@ -227,6 +227,19 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     }
 }
 
+/// A new app on `data_dir` (a restart of an app that was stopped or crashed there).
+pub async fn respawn(
+    data_dir: Arc<tempfile::TempDir>,
+    workflow: Option<Arc<ScriptedWorkflow>>,
+) -> TestApp {
+    spawn_app_with(TestOptions {
+        data_dir: Some(data_dir),
+        workflow,
+        ..TestOptions::default()
+    })
+    .await
+}
+
 pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
