@@ -29,6 +29,38 @@ pub enum Command {
     /// Serve an OpenAI-compatible chat-completions API that answers from a script (see
     /// README: "The mock LLM"); for tests, demos and trying integrations without tokens.
     MockLlm(MockLlmArgs),
+    /// Run code in the sandbox.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Run one Python file in the sandbox and print the result as JSON:
+    /// `toolsmith sandbox exec [OPTIONS] -- python FILE [ARGS]...`
+    Exec(SandboxExecArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxExecArgs {
+    /// Wall-clock limit in seconds (the whole process tree is killed past it).
+    #[arg(long, default_value_t = 30)]
+    pub timeout_s: u64,
+    /// Address-space limit in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory_mb: u64,
+    /// An environment variable for the program (repeatable); nothing else is inherited.
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// The Python environment mounted at /env (a venv or installation prefix).
+    #[arg(long, env = "TOOLSMITH_PYTHON_ENV", default_value = "./.tools/py")]
+    pub python_env: PathBuf,
+    /// Directory for the sandbox's staging area.
+    #[arg(long, env = "TOOLSMITH_DATA_DIR", default_value = "./.toolsmith")]
+    pub data_dir: PathBuf,
+    /// `python FILE [ARGS]...`
+    #[arg(last = true, required = true, num_args = 2..)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,14 +2,26 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use toolsmith::cli::{Cli, Command};
+use toolsmith::cli::{Cli, Command, SandboxCommand, SandboxExecArgs};
 use toolsmith::{Application, Config, telemetry};
 use toolsmith_llm::mock::{MockScript, MockServer};
 use toolsmith_store::SqliteStore;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> anyhow::Result<()> {
+    // Inside the sandbox the binary is the init. It must run before any other thread exists:
+    // Landlock and seccomp apply to the calling thread, which then execs the program.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(toolsmith_sandbox::init::SUBCOMMAND) {
+        std::process::exit(toolsmith_sandbox::init::main(&args[2..]));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?
+        .block_on(run(Cli::parse()))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             telemetry::init(args.log_format == "json");
@@ -55,6 +67,12 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("received {signal}: stopping");
             server.stop().await?;
         }
+        Command::Sandbox(SandboxCommand::Exec(args)) => {
+            telemetry::init(false);
+            let result = sandbox_exec(args).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
+        }
     }
     Ok(())
 }
@@ -80,4 +98,54 @@ async fn shutdown_signal() -> &'static str {
         _ = ctrl_c => "SIGINT",
         _ = terminate => "SIGTERM",
     }
+}
+
+/// `toolsmith sandbox exec`: stage FILE under its own name and run `python FILE ARGS`.
+async fn sandbox_exec(args: SandboxExecArgs) -> anyhow::Result<toolsmith_sandbox::RunResult> {
+    use toolsmith_sandbox::{Limits, RunSpec, Sandbox, SandboxConfig};
+    let file = std::path::PathBuf::from(&args.command[1]);
+    let name = file
+        .file_name()
+        .map(std::path::PathBuf::from)
+        .with_context(|| format!("{} is not a file name", file.display()))?;
+    let content =
+        std::fs::read(&file).with_context(|| format!("could not read {}", file.display()))?;
+    let mut env = Vec::new();
+    for pair in &args.env {
+        let (key, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--env takes K=V, got {pair:?}"))?;
+        env.push((key.to_owned(), value.to_owned()));
+    }
+    let mut program = vec![args.command[0].clone(), name.display().to_string()];
+    program.extend(args.command[2..].iter().cloned());
+    let python_env = args.python_env.canonicalize().with_context(|| {
+        format!(
+            "the Python environment {} does not exist (run scripts/setup.sh)",
+            args.python_env.display()
+        )
+    })?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let config = SandboxConfig::new(
+        std::env::current_exe().context("could not find the toolsmith binary")?,
+        args.data_dir.canonicalize()?.join("sandbox"),
+    );
+    let spec = RunSpec {
+        program,
+        files: vec![(name, content)],
+        env,
+        python_env,
+        limits: Limits {
+            wall: std::time::Duration::from_secs(args.timeout_s.max(1)),
+            memory_bytes: args.memory_mb.max(16) * 1024 * 1024,
+            ..Limits::default()
+        },
+    };
+    tokio::task::spawn_blocking(move || {
+        let sandbox = Sandbox::new(config)?;
+        sandbox.run(&spec)
+    })
+    .await
+    .context("the sandbox task failed")?
+    .map_err(anyhow::Error::from)
 }
