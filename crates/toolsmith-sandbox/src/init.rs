@@ -1,5 +1,6 @@
-//! The sandbox's init: the first program bubblewrap starts inside the namespaces (the
-//! `toolsmith` binary re-entered as `toolsmith sandbox-init ARGS -- PROGRAM...`).
+//! The sandbox's init: pid 1 of the run's pid namespace (the `toolsmith` binary re-entered as
+//! `toolsmith sandbox-init ARGS -- PROGRAM...`). As pid 1 it ignores signals it has no handler
+//! for, and when it exits every process left in the namespace is killed.
 //!
 //! It copies the staged files from the read-only input into `/work`, then forks. The child
 //! sets the rlimits, applies Landlock (reading anywhere the mount namespace shows, writing only
@@ -156,6 +157,16 @@ pub fn main(args: &[String]) -> i32 {
 
 fn supervise(args: &[String]) -> Result<i32, String> {
     let args = InitArgs::parse(args)?;
+    // Not dumpable: /proc/1/fd, /proc/1/mem and the like are closed to the program, so it
+    // cannot reach the status descriptor through procfs.
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(format!(
+            "could not make the init non-dumpable: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    close_inherited_descriptors(args.status_fd)?;
     let status_out = match args.status_fd {
         Some(fd) => {
             // SAFETY: the service opened this descriptor for us; nobody else owns it here.
@@ -258,6 +269,26 @@ fn wait_for_program(pid: libc::pid_t) -> Status {
         peak_memory_kb: u64::try_from(usage.ru_maxrss).unwrap_or(0),
         setup_error: None,
     }
+}
+
+/// Closes every descriptor but the standard three and the status one: whatever the service
+/// had open (sockets, the database, build-tool pipes) must not reach the program.
+fn close_inherited_descriptors(keep: Option<i32>) -> Result<(), String> {
+    let listed: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|err| format!("could not list open descriptors: {err}"))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    for fd in listed {
+        if fd > 2 && Some(fd) != keep {
+            // SAFETY: closing a descriptor number; the directory listing's own is gone
+            // already, and a stale number only makes close fail.
+            unsafe {
+                libc::close(fd);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn set_cloexec(fd: i32) -> Result<(), String> {

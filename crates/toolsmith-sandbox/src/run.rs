@@ -191,6 +191,10 @@ impl Sandbox {
             "--unshare-uts",
             "--unshare-cgroup-try",
             "--disable-userns",
+            // The init is the pid namespace's pid 1: bubblewrap waits for it directly, and
+            // when it exits the kernel kills and reaps whatever is left in the namespace
+            // (bubblewrap's own reaper would outlive the run as an orphan).
+            "--as-pid-1",
             "--uid",
             INSIDE_ID,
             "--gid",
@@ -353,7 +357,13 @@ impl Sandbox {
             Err(_) => {
                 timed_out = true;
                 killer.kill();
-                done_rx.recv().unwrap_or_default()
+                match done_rx.recv_timeout(std::time::Duration::from_secs(5)) {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        killer.kill_bwrap();
+                        done_rx.recv().unwrap_or_default()
+                    }
+                }
             }
         };
         let wall = started.elapsed();
@@ -466,8 +476,11 @@ impl Drop for Staging {
     }
 }
 
-/// Kills bubblewrap, and with it the whole pid namespace, unless it was already reaped (its
-/// pid could then belong to another process).
+/// Ends a run early. It kills the run's init — pid 1 of the run's pid namespace, bubblewrap's
+/// child — which takes every process of the namespace with it, orphans included, and lets
+/// bubblewrap reap it and exit. (Killing bubblewrap instead would leave the init to be
+/// reparented to the host's pid 1, which may never reap it.) Nothing is killed once
+/// bubblewrap has been reaped: its pid could belong to another process by then.
 struct Killer {
     pid: libc::pid_t,
     reaped: Mutex<bool>,
@@ -476,13 +489,62 @@ struct Killer {
 impl Killer {
     fn kill(&self) {
         let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
+        if *reaped || self.pid <= 0 {
+            return;
+        }
+        let children = children_of(self.pid);
+        let targets = if children.is_empty() {
+            vec![self.pid]
+        } else {
+            children
+        };
+        for pid in targets {
+            // SAFETY: plain syscall on a process of this run (bubblewrap is unreaped, so its
+            // children's pids are still theirs).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// The last resort when bubblewrap itself does not go away.
+    fn kill_bwrap(&self) {
+        let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
         if !*reaped && self.pid > 0 {
-            // SAFETY: plain syscall; the pid is our unreaped child.
+            // SAFETY: as above; bubblewrap is our unreaped child.
             unsafe {
                 libc::kill(self.pid, libc::SIGKILL);
             }
         }
     }
+}
+
+/// The direct children of `pid`, from /proc.
+fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let listed = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"));
+    if let Ok(text) = listed {
+        return text
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+    }
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may contain spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<libc::pid_t>().ok());
+        if ppid == Some(pid)
+            && let Ok(child) = entry.file_name().to_string_lossy().parse()
+        {
+            children.push(child);
+        }
+    }
+    children
 }
 
 #[derive(Debug, Default)]
