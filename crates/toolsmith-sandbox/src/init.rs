@@ -44,6 +44,9 @@ pub struct InitArgs {
     pub open_files: u64,
     /// Where the [`Status`] line goes.
     pub status_fd: Option<i32>,
+    /// A descriptor the service reads reports from; handed to the program as
+    /// [`REPORT_FD`], with a nonce to tag its lines on [`NONCE_FD`].
+    pub report_fd: Option<i32>,
     pub program: Vec<String>,
 }
 
@@ -57,7 +60,15 @@ pub struct Status {
     pub peak_memory_kb: u64,
     /// Set when the program could not be started (Landlock, seccomp, limits, exec).
     pub setup_error: Option<String>,
+    /// The nonce report lines must start with; only the program's first reader (the
+    /// service's harness) could read it.
+    pub report_nonce: Option<String>,
 }
+
+/// The program's report descriptor.
+pub const REPORT_FD: i32 = 4;
+/// The program's nonce descriptor: one line, the nonce; read it first, then close it.
+pub const NONCE_FD: i32 = 5;
 
 impl InitArgs {
     pub fn to_args(&self) -> Vec<String> {
@@ -85,6 +96,10 @@ impl InitArgs {
             args.push("--status-fd".to_owned());
             args.push(fd.to_string());
         }
+        if let Some(fd) = self.report_fd {
+            args.push("--report-fd".to_owned());
+            args.push(fd.to_string());
+        }
         args.push("--".to_owned());
         args.extend(self.program.iter().cloned());
         args
@@ -101,6 +116,7 @@ impl InitArgs {
             file_size_bytes: 0,
             open_files: 0,
             status_fd: None,
+            report_fd: None,
             program: Vec::new(),
         };
         let mut rest = args.iter();
@@ -124,12 +140,8 @@ impl InitArgs {
                 "--processes" => parsed.processes = number()?,
                 "--file-size-bytes" => parsed.file_size_bytes = number()?,
                 "--open-files" => parsed.open_files = number()?,
-                "--status-fd" => {
-                    parsed.status_fd =
-                        Some(value.parse().map_err(|_| {
-                            format!("--status-fd takes a descriptor, not {value:?}")
-                        })?);
-                }
+                "--status-fd" => parsed.status_fd = Some(descriptor(flag, value)?),
+                "--report-fd" => parsed.report_fd = Some(descriptor(flag, value)?),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -141,6 +153,12 @@ impl InitArgs {
         }
         Ok(parsed)
     }
+}
+
+fn descriptor(flag: &str, value: &str) -> Result<i32, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} takes a descriptor, not {value:?}"))
 }
 
 /// Runs the init with the arguments after the subcommand and returns its exit status: the
@@ -166,7 +184,7 @@ fn supervise(args: &[String]) -> Result<i32, String> {
             std::io::Error::last_os_error()
         ));
     }
-    close_inherited_descriptors(args.status_fd)?;
+    close_inherited_descriptors(&[args.status_fd, args.report_fd])?;
     let status_out = match args.status_fd {
         Some(fd) => {
             // SAFETY: the service opened this descriptor for us; nobody else owns it here.
@@ -184,6 +202,14 @@ fn supervise(args: &[String]) -> Result<i32, String> {
     // Compiled before the fork so the child does as little as possible.
     let filter = crate::seccomp::deny_list()?;
     let (error_read, error_write) = cloexec_pipe()?;
+    let report = match args.report_fd {
+        Some(fd) => {
+            set_cloexec(fd)?;
+            let (nonce_read, nonce_write) = cloexec_pipe()?;
+            Some((fd, nonce_read, nonce_write, new_nonce()?))
+        }
+        None => None,
+    };
 
     // SAFETY: the init is single-threaded (it runs before any runtime starts), so the child
     // may allocate and run ordinary code until it execs.
@@ -193,19 +219,36 @@ fn supervise(args: &[String]) -> Result<i32, String> {
     }
     if pid == 0 {
         drop(error_read);
-        let message = start_program(&args, &filter);
+        let message = match &report {
+            Some((fd, nonce_read, _, _)) => match hand_over_report(*fd, nonce_read) {
+                Ok(()) => start_program(&args, &filter),
+                Err(message) => message,
+            },
+            None => start_program(&args, &filter),
+        };
         let mut pipe = std::fs::File::from(error_write);
         let _ = pipe.write_all(message.as_bytes());
         // SAFETY: leaving the forked child without running the parent's destructors.
         unsafe { libc::_exit(SETUP_FAILED) };
     }
     drop(error_write);
+    let mut report_nonce = None;
+    if let Some((fd, nonce_read, nonce_write, nonce)) = report {
+        drop(nonce_read);
+        // SAFETY: closing the init's copy; the program has its own.
+        unsafe {
+            libc::close(fd);
+        }
+        let _ = std::fs::File::from(nonce_write).write_all(format!("{nonce}\n").as_bytes());
+        report_nonce = Some(nonce);
+    }
     let mut setup_error = String::new();
     let _ = std::fs::File::from(error_read).read_to_string(&mut setup_error);
     let mut status = wait_for_program(pid);
     if !setup_error.is_empty() {
         status.setup_error = Some(setup_error.clone());
     }
+    status.report_nonce = report_nonce;
     if let Some(mut out) = status_out {
         let line = serde_json::to_string(&status).unwrap_or_default();
         let _ = writeln!(out, "{line}");
@@ -268,19 +311,52 @@ fn wait_for_program(pid: libc::pid_t) -> Status {
         cpu_ms: millis(usage.ru_utime) + millis(usage.ru_stime),
         peak_memory_kb: u64::try_from(usage.ru_maxrss).unwrap_or(0),
         setup_error: None,
+        report_nonce: None,
     }
+}
+
+/// In the forked child: the report descriptor becomes [`REPORT_FD`] and the nonce pipe
+/// [`NONCE_FD`], both inherited by the program.
+fn hand_over_report(report_fd: i32, nonce_read: &OwnedFd) -> Result<(), String> {
+    let nonce_fd = std::os::fd::AsRawFd::as_raw_fd(nonce_read);
+    // The service passes the report descriptor above NONCE_FD and the init's pipes are at 100
+    // and up, so these copies clobber nothing. dup2 clears close-on-exec on the copies.
+    // SAFETY: dup2 on descriptors this process owns.
+    let ok = report_fd > NONCE_FD
+        && unsafe { libc::dup2(report_fd, REPORT_FD) >= 0 && libc::dup2(nonce_fd, NONCE_FD) >= 0 };
+    if !ok {
+        return Err(format!(
+            "could not hand the report descriptors over (report descriptor {report_fd}): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// 128 random bits from the kernel, as hex.
+fn new_nonce() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: bytes is valid for writes of its length.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != 16 {
+        return Err(format!(
+            "getrandom failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(toolsmith_domain::ids::to_hex(&bytes))
 }
 
 /// Closes every descriptor but the standard three and the status one: whatever the service
 /// had open (sockets, the database, build-tool pipes) must not reach the program.
-fn close_inherited_descriptors(keep: Option<i32>) -> Result<(), String> {
+fn close_inherited_descriptors(keep: &[Option<i32>]) -> Result<(), String> {
     let listed: Vec<i32> = std::fs::read_dir("/proc/self/fd")
         .map_err(|err| format!("could not list open descriptors: {err}"))?
         .flatten()
         .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
         .collect();
     for fd in listed {
-        if fd > 2 && Some(fd) != keep {
+        if fd > 2 && !keep.contains(&Some(fd)) {
             // SAFETY: closing a descriptor number; the directory listing's own is gone
             // already, and a stale number only makes close fail.
             unsafe {
@@ -303,14 +379,28 @@ fn set_cloexec(fd: i32) -> Result<(), String> {
     Ok(())
 }
 
+/// A close-on-exec pipe whose ends are numbered 100 and up, clear of the descriptors the
+/// program is handed (0–2, [`REPORT_FD`], [`NONCE_FD`]).
 fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: fds has room for the two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(format!("pipe failed: {}", std::io::Error::last_os_error()));
     }
-    // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let high = |fd: libc::c_int| -> Result<OwnedFd, String> {
+        // SAFETY: fd was just returned by pipe2; F_DUPFD_CLOEXEC copies it, then the low
+        // number is closed.
+        let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100) };
+        unsafe {
+            libc::close(fd);
+        }
+        if moved < 0 {
+            return Err(format!("fcntl failed: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: moved is a fresh descriptor owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+    };
+    Ok((high(fds[0])?, high(fds[1])?))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -423,6 +513,7 @@ mod tests {
             file_size_bytes: 1 << 20,
             open_files: 64,
             status_fd: Some(3),
+            report_fd: Some(6),
             program: vec!["python".into(), "main.py".into(), "--flag".into()],
         };
         assert_eq!(InitArgs::parse(&args.to_args()), Ok(args));

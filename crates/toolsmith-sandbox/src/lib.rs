@@ -19,6 +19,7 @@
 //! - `init.rs` — the in-sandbox init: its arguments, rlimits, Landlock, seccomp, exec.
 //! - `seccomp.rs` — the deny-list filter.
 //! - `run.rs` — [`Sandbox`]: configuration, staging, the bwrap command line, waiting, output.
+//! - `verdict.rs` — the harness (`harness/`) and verdicts the tested code cannot forge.
 #![expect(
     unsafe_code,
     reason = "wait4, kill and setrlimit are libc calls; this crate is the one place allowed to make them"
@@ -29,6 +30,7 @@ mod limits;
 mod result;
 mod run;
 mod seccomp;
+pub mod verdict;
 
 pub use limits::{LimitHit, Limits};
 pub use result::RunResult;

@@ -21,6 +21,10 @@ pub struct RunResult {
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
     pub limit_hit: Option<LimitHit>,
+    /// The program's report, when it was given a channel: JSON objects from lines carrying
+    /// the run's nonce, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report: Vec<serde_json::Value>,
 }
 
 impl RunResult {

@@ -20,11 +20,15 @@ use crate::{LimitHit, Limits, RunResult};
 const INPUT: &str = "/input";
 const WORK: &str = "/work";
 const ENV: &str = "/env";
+const HARNESS: &str = "/harness";
 const INIT: &str = "/.toolsmith/init";
 /// The uid and gid the program sees.
 const INSIDE_ID: &str = "1000";
 /// The descriptor the init reports on (see `init::Status`).
 const STATUS_FD: i32 = 3;
+/// The descriptor the service reads the program's report from, as passed to bubblewrap (the
+/// init hands it to the program as `init::REPORT_FD`).
+const REPORT_PIPE_FD: i32 = 6;
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -64,6 +68,11 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     /// A Python environment (a venv or an installation prefix), mounted read-only at `/env`.
     pub python_env: PathBuf,
+    /// Read-only files at `/harness` (the service's own scripts: test runners, plugins).
+    pub harness: Vec<(PathBuf, Vec<u8>)>,
+    /// Give the program a report channel (see `init::REPORT_FD`); its nonce-tagged lines
+    /// end up in [`RunResult::report`].
+    pub report: bool,
     pub limits: Limits,
 }
 
@@ -146,14 +155,14 @@ impl Sandbox {
 
     /// Runs `spec` to its end and reports how it went. Blocks: call it from a blocking task.
     pub fn run(&self, spec: &RunSpec) -> Result<RunResult, SandboxError> {
-        for (name, _) in &spec.files {
+        for (name, _) in spec.files.iter().chain(&spec.harness) {
             if !is_plain_relative(name) {
                 return Err(SandboxError::InvalidFileName(name.clone()));
             }
         }
         self.check_readable(&spec.python_env)?;
         let slot = self.acquire_slot();
-        let staging = Staging::create(&self.config.staging_root, &spec.files);
+        let staging = Staging::create(&self.config.staging_root, &spec.files, &spec.harness);
         let result = match staging {
             Ok(staging) => self.run_staged(spec, &staging.path, slot.index),
             Err(err) => Err(err),
@@ -226,7 +235,16 @@ impl Sandbox {
             "--tmpfs",
             "/dev/shm",
         ]);
-        args.extend(["--ro-bind".into(), staging.into(), INPUT.into()]);
+        args.extend([
+            "--ro-bind".into(),
+            staging.join("input").into(),
+            INPUT.into(),
+        ]);
+        args.extend([
+            "--ro-bind".into(),
+            staging.join("harness").into(),
+            HARNESS.into(),
+        ]);
         args.extend([
             "--ro-bind".into(),
             spec.python_env.clone().into(),
@@ -270,6 +288,7 @@ impl Sandbox {
             file_size_bytes: limits.file_size_bytes,
             open_files: limits.open_files,
             status_fd: Some(STATUS_FD),
+            report_fd: spec.report.then_some(REPORT_PIPE_FD),
             program: spec.program.clone(),
         };
         args.extend(init.to_args().into_iter().map(OsString::from));
@@ -295,12 +314,33 @@ impl Sandbox {
             command.uid(id).gid(id);
         }
         let (status_read, status_write) = pipe().map_err(SandboxError::Spawn)?;
+        let (report_read, report_write) = pipe().map_err(SandboxError::Spawn)?;
         let status_write_fd = std::os::fd::AsRawFd::as_raw_fd(&status_write);
-        // SAFETY: between fork and exec the closure only calls dup2, which is
-        // async-signal-safe; dup2 leaves the new descriptor inheritable.
+        let report_write_fd = spec
+            .report
+            .then(|| std::os::fd::AsRawFd::as_raw_fd(&report_write));
+        // SAFETY: between fork and exec the closure only calls fcntl and dup2, which are
+        // async-signal-safe. Both ends are first copied above the target numbers (close-on-
+        // exec), so placing one cannot clobber the other; dup2 leaves the placed copies
+        // inheritable.
         unsafe {
             command.pre_exec(move || {
-                if libc::dup2(status_write_fd, STATUS_FD) < 0 {
+                let high = |fd: libc::c_int| {
+                    let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100);
+                    if copy < 0 {
+                        Err(std::io::Error::last_os_error())
+                    } else {
+                        Ok(copy)
+                    }
+                };
+                let status = high(status_write_fd)?;
+                let report = report_write_fd.map(high).transpose()?;
+                if libc::dup2(status, STATUS_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if let Some(fd) = report
+                    && libc::dup2(fd, REPORT_PIPE_FD) < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -309,7 +349,16 @@ impl Sandbox {
         let started = Instant::now();
         let spawned = command.spawn();
         drop(status_write);
+        drop(report_write);
         let mut child = spawned.map_err(SandboxError::Spawn)?;
+        let keep_report = spec.limits.output_bytes;
+        let report_reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = std::fs::File::from(report_read)
+                .take(keep_report as u64 * 4)
+                .read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        });
         let status_reader = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = std::fs::File::from(status_read).read_to_string(&mut text);
@@ -374,6 +423,16 @@ impl Sandbox {
         // The init's report is about the program itself and cannot be forged by it; bubblewrap's
         // status is what is left when the init died with the sandbox (a timeout, a kill).
         let status = status_reader.join().unwrap_or(None);
+        let report_text = report_reader.join().unwrap_or_default();
+        // Only lines tagged with the nonce the init gave the program's harness count.
+        let report = match status.as_ref().and_then(|s| s.report_nonce.as_deref()) {
+            Some(nonce) => report_text
+                .lines()
+                .filter_map(|line| line.strip_prefix(nonce)?.strip_prefix(' '))
+                .filter_map(|json| serde_json::from_str(json).ok())
+                .collect(),
+            None => Vec::new(),
+        };
         if let Some(Status {
             setup_error: Some(message),
             ..
@@ -416,6 +475,7 @@ impl Sandbox {
             stdout_truncated,
             stderr_truncated,
             limit_hit: None,
+            report,
         };
         result.limit_hit = classify(&result, limits, output_killed.load(Ordering::SeqCst));
         Ok(result)
@@ -441,7 +501,11 @@ struct Staging {
 }
 
 impl Staging {
-    fn create(root: &Path, files: &[(PathBuf, Vec<u8>)]) -> Result<Staging, SandboxError> {
+    fn create(
+        root: &Path,
+        files: &[(PathBuf, Vec<u8>)],
+        harness: &[(PathBuf, Vec<u8>)],
+    ) -> Result<Staging, SandboxError> {
         let path = root.join(format!("run-{}", toolsmith_domain::ids::new_request_id()));
         let staging = Staging { path };
         let err = |source| SandboxError::Staging {
@@ -451,7 +515,15 @@ impl Staging {
         let mut dirs = std::fs::DirBuilder::new();
         dirs.mode(0o755).recursive(true);
         dirs.create(&staging.path).map_err(err)?;
-        for (name, content) in files {
+        let input = files
+            .iter()
+            .map(|(name, content)| (Path::new("input").join(name), content));
+        let harness = harness
+            .iter()
+            .map(|(name, content)| (Path::new("harness").join(name), content));
+        dirs.create(staging.path.join("input")).map_err(err)?;
+        dirs.create(staging.path.join("harness")).map_err(err)?;
+        for (name, content) in input.chain(harness) {
             let target = staging.path.join(name);
             if let Some(parent) = target.parent() {
                 dirs.create(parent).map_err(err)?;

@@ -135,6 +135,8 @@ async fn sandbox_exec(args: SandboxExecArgs) -> anyhow::Result<toolsmith_sandbox
         files: vec![(name, content)],
         env,
         python_env,
+        harness: Vec::new(),
+        report: false,
         limits: Limits {
             wall: std::time::Duration::from_secs(args.timeout_s.max(1)),
             memory_bytes: args.memory_mb.max(16) * 1024 * 1024,

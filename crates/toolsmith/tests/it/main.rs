@@ -6,3 +6,4 @@ mod helpers;
 mod jobs;
 mod sandbox;
 mod sessions;
+mod verdicts;

@@ -18,7 +18,7 @@ fn workspace() -> PathBuf {
 }
 
 /// The base Python environment `scripts/setup.sh` makes.
-fn python_env() -> PathBuf {
+pub fn python_env() -> PathBuf {
     let env = workspace().join(".tools/py");
     assert!(
         env.join("bin/python").exists(),
@@ -28,14 +28,14 @@ fn python_env() -> PathBuf {
     env
 }
 
-struct TestSandbox {
-    sandbox: Sandbox,
+pub struct TestSandbox {
+    pub sandbox: Sandbox,
     staging: PathBuf,
     uid_base: u32,
     _dir: tempfile::TempDir,
 }
 
-fn sandbox(uid_base: u32) -> TestSandbox {
+pub fn sandbox(uid_base: u32) -> TestSandbox {
     let dir = tempfile::tempdir().expect("tempdir");
     // The sandbox users must be able to traverse to the staging area.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
@@ -56,7 +56,7 @@ fn sandbox(uid_base: u32) -> TestSandbox {
     }
 }
 
-fn limits() -> Limits {
+pub fn limits() -> Limits {
     const MIB: u64 = 1024 * 1024;
     Limits {
         wall: Duration::from_secs(6),
@@ -84,6 +84,8 @@ fn run_python(
             files: vec![(PathBuf::from(name), code.to_vec())],
             env,
             python_env: python_env(),
+            harness: Vec::new(),
+            report: false,
             limits: limits(),
         })
         .unwrap_or_else(|err| panic!("{name}: the sandbox failed: {err}"))
