@@ -14,6 +14,7 @@
 //! reads CPU time and peak memory from `wait4`.
 //!
 //! # Layout
+//! - `envs.rs` — per-tool Python environments made with uv ([`envs::EnvManager`]).
 //! - `limits.rs` — [`Limits`] and [`LimitHit`].
 //! - `result.rs` — [`RunResult`], what a run reports.
 //! - `init.rs` — the in-sandbox init: its arguments, rlimits, Landlock, seccomp, exec.
@@ -25,6 +26,7 @@
     reason = "wait4, kill and setrlimit are libc calls; this crate is the one place allowed to make them"
 )]
 
+pub mod envs;
 pub mod init;
 mod limits;
 mod result;

@@ -341,3 +341,64 @@ fn a_run_reports_exit_status_usage_and_truncation() {
         "{killed:#?}"
     );
 }
+
+#[test]
+fn environments_are_built_once_per_dependency_set_and_used_read_only() {
+    use toolsmith_sandbox::envs::{EnvConfig, EnvError, EnvManager};
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    let manager = EnvManager::new(EnvConfig::new(
+        workspace().join(".tools/uv/bin/uv"),
+        dir.path(),
+    ));
+
+    let first = manager.ensure(&["six==1.16.0".to_owned()]).expect("env");
+    assert!(first.created);
+    // Same set, other spelling and order of nothing: reused, no install.
+    let again = manager
+        .ensure(&["Six==1.16.0".to_owned(), "six==1.16.0".to_owned()])
+        .expect("env");
+    assert!(!again.created);
+    assert_eq!(again.path, first.path);
+
+    let sandbox = sandbox(62_700);
+    let run = sandbox
+        .sandbox
+        .run(&RunSpec {
+            program: vec!["python".into(), "check.py".into()],
+            files: vec![(
+                PathBuf::from("check.py"),
+                b"import six, pytest\nprint(six.__version__, pytest.__version__)\ntry:\n    open('/env/evil.pth', 'w')\n    print('ESCAPED')\nexcept OSError as err:\n    print('read-only:', err.errno)\n".to_vec(),
+            )],
+            env: Vec::new(),
+            python_env: first.path.clone(),
+            harness: Vec::new(),
+            report: false,
+            limits: limits(),
+        })
+        .expect("run");
+    assert_eq!(run.stdout, "1.16.0 9.2.0\nread-only: 30\n", "{run:#?}");
+
+    let missing = manager.ensure(&["toolsmith-surely-no-such-package-zz".to_owned()]);
+    match missing {
+        Err(EnvError::Install { message, .. }) => {
+            assert!(
+                message.contains("toolsmith-surely-no-such-package-zz"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an install error, got {other:?}"),
+    }
+    assert!(matches!(
+        manager.ensure(&["pkg @ https://example.com/pkg.whl".to_owned()]),
+        Err(EnvError::InvalidDependency { .. })
+    ));
+    // Nothing half-built is left behind.
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path().join("envs"))
+        .expect("envs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".build-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
