@@ -400,4 +400,7 @@ pub struct HealthResponse {
     pub version: String,
     #[schema(example = "connected")]
     pub database: String,
+    /// Addition: whether untrusted code can run here (`ready`, or `unavailable: <why>`).
+    #[schema(example = "ready")]
+    pub sandbox: String,
 }

@@ -35,6 +35,8 @@ pub struct ApiSettings {
     pub generation: Generation,
     /// How long a job may run before unfinished requirements fail with `GENERATION_TIMEOUT`.
     pub job_deadline: Duration,
+    /// `ready`, or `unavailable: <why>` (from the probe run at start).
+    pub sandbox: String,
 }
 
 /// Whether this instance can generate tools; when not, job creation answers 503 with why.

@@ -13,6 +13,7 @@ use toolsmith_store::{SqliteStore, Store};
 use crate::Config;
 use crate::config::{DEFAULT_MODEL, LlmConfig, OPENAI_BASE_URL};
 use toolsmith_llm::{ChatModel, ClientConfig, Llm, LlmSettings, OpenAiClient, RetryPolicy};
+use toolsmith_sandbox::{Limits, RunSpec, Sandbox, SandboxConfig};
 
 pub struct Application {
     port: u16,
@@ -69,12 +70,23 @@ impl Application {
             None => (None, Arc::new(NoWorkers)),
         };
 
+        let sandbox = probe_sandbox(&config).await;
+        match &sandbox {
+            Ok(()) => tracing::info!("sandbox ready"),
+            Err(why) => {
+                tracing::warn!("the sandbox is unavailable, so no untrusted code will run: {why}")
+            }
+        }
         let state = AppState {
             store: dyn_store,
             settings: Arc::new(ApiSettings {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 generation,
                 job_deadline: config.job_deadline,
+                sandbox: match sandbox {
+                    Ok(()) => "ready".to_owned(),
+                    Err(why) => format!("unavailable: {why}"),
+                },
             }),
             jobs,
         };
@@ -183,6 +195,49 @@ fn build_llm(config: &LlmConfig, store: Arc<SqliteStore>) -> anyhow::Result<Opti
         ..LlmSettings::new(model)
     };
     Ok(Some(Arc::new(Llm::new(Arc::new(client), store, settings))))
+}
+
+/// Starts a sandbox and runs `python -c pass` in it: the sandbox is ready only if that works.
+async fn probe_sandbox(config: &Config) -> Result<(), String> {
+    let init = match &config.sandbox.init_binary {
+        Some(path) => path.clone(),
+        None => {
+            std::env::current_exe().map_err(|err| format!("cannot find this executable: {err}"))?
+        }
+    };
+    let python_env = config.sandbox.python_env.canonicalize().map_err(|err| {
+        format!(
+            "the Python environment {} is missing ({err}); run scripts/setup.sh",
+            config.sandbox.python_env.display()
+        )
+    })?;
+    let staging = std::fs::canonicalize(&config.data_dir)
+        .map_err(|err| format!("the data directory is unusable: {err}"))?
+        .join("sandbox");
+    tokio::task::spawn_blocking(move || {
+        let sandbox = Sandbox::new(SandboxConfig::new(init, staging)).map_err(|e| e.to_string())?;
+        let run = sandbox
+            .run(&RunSpec {
+                program: vec!["python".into(), "-c".into(), "pass".into()],
+                files: Vec::new(),
+                env: Vec::new(),
+                python_env,
+                harness: Vec::new(),
+                report: false,
+                limits: Limits::default(),
+            })
+            .map_err(|e| e.to_string())?;
+        if run.exited_cleanly() {
+            Ok(())
+        } else {
+            Err(format!(
+                "a trial run failed: exit {:?}, signal {:?}, stderr {:?}",
+                run.exit_code, run.signal, run.stderr
+            ))
+        }
+    })
+    .await
+    .map_err(|err| format!("the probe task failed: {err}"))?
 }
 
 /// Tells this process's engine what the API did.

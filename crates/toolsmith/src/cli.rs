@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use toolsmith_engine::EngineConfig;
 
-use crate::config::{Config, LlmConfig, Secret, parse_headers};
+use crate::config::{Config, LlmConfig, SandboxSettings, Secret, parse_headers};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,6 +142,12 @@ pub struct ServeArgs {
     /// Tokens one job may spend on the LLM (cache hits are free); unlimited when unset.
     #[arg(long, env = "TOOLSMITH_JOB_TOKEN_BUDGET")]
     pub job_token_budget: Option<i64>,
+    /// The base Python environment (pytest, ruff) that `scripts/setup.sh` makes.
+    #[arg(long, env = "TOOLSMITH_PYTHON_ENV", default_value = "./.tools/py")]
+    pub python_env: PathBuf,
+    /// The uv binary that makes per-tool Python environments.
+    #[arg(long, env = "TOOLSMITH_UV", default_value = "./.tools/uv/bin/uv")]
+    pub uv: PathBuf,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TOOLSMITH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -189,6 +195,11 @@ impl ServeArgs {
                 timeout: Duration::from_secs(self.llm_timeout_s.max(1)),
                 max_retries: self.llm_max_retries,
                 job_token_budget: self.job_token_budget,
+            },
+            sandbox: SandboxSettings {
+                init_binary: None,
+                python_env: self.python_env.clone(),
+                uv: self.uv.clone(),
             },
         })
     }

@@ -141,6 +141,28 @@ pub struct Config {
     pub engine: EngineConfig,
     pub job_deadline: Duration,
     pub llm: LlmConfig,
+    pub sandbox: SandboxSettings,
+}
+
+/// Where the sandbox finds what it runs.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// The binary run as the sandbox's init (default: this executable).
+    pub init_binary: Option<PathBuf>,
+    /// The base Python environment (pytest, ruff) made by `scripts/setup.sh`.
+    pub python_env: PathBuf,
+    /// The uv binary that makes per-tool environments.
+    pub uv: PathBuf,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            init_binary: None,
+            python_env: PathBuf::from("./.tools/py"),
+            uv: PathBuf::from("./.tools/uv/bin/uv"),
+        }
+    }
 }
 
 impl Config {
@@ -154,6 +176,7 @@ impl Config {
             engine: EngineConfig::default(),
             job_deadline: Duration::from_secs(15 * 60),
             llm: LlmConfig::default(),
+            sandbox: SandboxSettings::default(),
         }
     }
 

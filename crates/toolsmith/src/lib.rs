@@ -16,4 +16,4 @@ mod config;
 pub mod telemetry;
 
 pub use app::Application;
-pub use config::{Config, LlmConfig, Secret};
+pub use config::{Config, LlmConfig, SandboxSettings, Secret};

@@ -30,6 +30,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthRe
             "disconnected"
         }
         .to_owned(),
+        sandbox: state.settings.sandbox.clone(),
     };
     let status = if database_ok {
         StatusCode::OK

@@ -1,4 +1,4 @@
-use crate::helpers::{is_timestamp, keys, spawn_app};
+use crate::helpers::{TestOptions, is_timestamp, keys, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_the_seed_fields_with_a_request_id() {
@@ -7,8 +7,9 @@ async fn health_answers_the_seed_fields_with_a_request_id() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         keys(&reply.body),
-        ["database", "status", "timestamp", "version"]
+        ["database", "sandbox", "status", "timestamp", "version"]
     );
+    assert_eq!(reply.body["sandbox"], "ready");
     assert_eq!(reply.body["status"], "healthy");
     assert_eq!(reply.body["database"], "connected");
     assert_eq!(reply.body["version"], env!("CARGO_PKG_VERSION"));
@@ -107,4 +108,21 @@ async fn openapi_document_and_swagger_ui_are_served() {
         .expect("docs");
     assert_eq!(ui.status(), 200);
     assert!(ui.text().await.expect("html").contains("swagger"));
+}
+
+#[tokio::test]
+async fn health_says_when_the_sandbox_cannot_run_code() {
+    let app = spawn_app_with(TestOptions {
+        python_env: Some("/nonexistent/python-env".into()),
+        ..TestOptions::default()
+    })
+    .await;
+    let reply = app.get("/api/v1/health").await;
+    assert_eq!(
+        reply.status, 200,
+        "the service still serves everything else"
+    );
+    let sandbox = reply.body["sandbox"].as_str().unwrap_or("");
+    assert!(sandbox.starts_with("unavailable: "), "{sandbox}");
+    assert!(sandbox.contains("scripts/setup.sh"), "{sandbox}");
 }

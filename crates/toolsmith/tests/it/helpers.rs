@@ -165,6 +165,8 @@ pub struct TestOptions {
     pub workflow: Option<Arc<ScriptedWorkflow>>,
     pub engine: EngineConfig,
     pub job_deadline: Duration,
+    /// Overrides the sandbox's Python environment (default: the workspace's `.tools/py`).
+    pub python_env: Option<PathBuf>,
 }
 
 impl Default for TestOptions {
@@ -174,6 +176,7 @@ impl Default for TestOptions {
             workflow: Some(Arc::new(ScriptedWorkflow::default())),
             engine: fast_engine(),
             job_deadline: Duration::from_secs(60),
+            python_env: None,
         }
     }
 }
@@ -215,6 +218,14 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     config.port = 0;
     config.engine = options.engine;
     config.job_deadline = options.job_deadline;
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    config.sandbox = toolsmith::SandboxSettings {
+        init_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_toolsmith"))),
+        python_env: options
+            .python_env
+            .unwrap_or_else(|| workspace.join(".tools/py")),
+        uv: workspace.join(".tools/uv/bin/uv"),
+    };
     let workflow: Option<Arc<dyn Workflow>> = options.workflow.map(|w| w as Arc<dyn Workflow>);
     let app = Application::build(config, workflow)
         .await
