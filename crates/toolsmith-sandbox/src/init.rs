@@ -47,6 +47,8 @@ pub struct InitArgs {
     /// A descriptor the service reads reports from; handed to the program as
     /// [`REPORT_FD`], with a nonce to tag its lines on [`NONCE_FD`].
     pub report_fd: Option<i32>,
+    /// Apply Landlock and seccomp (false only for `--unsafe-no-sandbox`).
+    pub confine: bool,
     pub program: Vec<String>,
 }
 
@@ -100,6 +102,9 @@ impl InitArgs {
             args.push("--report-fd".to_owned());
             args.push(fd.to_string());
         }
+        if !self.confine {
+            args.push("--no-confine".to_owned());
+        }
         args.push("--".to_owned());
         args.extend(self.program.iter().cloned());
         args
@@ -117,6 +122,7 @@ impl InitArgs {
             open_files: 0,
             status_fd: None,
             report_fd: None,
+            confine: true,
             program: Vec::new(),
         };
         let mut rest = args.iter();
@@ -124,6 +130,10 @@ impl InitArgs {
             if flag == "--" {
                 parsed.program = rest.cloned().collect();
                 break;
+            }
+            if flag == "--no-confine" {
+                parsed.confine = false;
+                continue;
             }
             let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let number = || {
@@ -268,11 +278,13 @@ fn start_program(args: &InitArgs, filter: &seccompiler::BpfProgram) -> String {
     if let Err(message) = set_limits(args) {
         return message;
     }
-    if let Err(message) = restrict_filesystem(&args.writable) {
-        return message;
-    }
-    if let Err(err) = seccompiler::apply_filter(filter) {
-        return format!("could not apply seccomp: {err}");
+    if args.confine {
+        if let Err(message) = restrict_filesystem(&args.writable) {
+            return message;
+        }
+        if let Err(err) = seccompiler::apply_filter(filter) {
+            return format!("could not apply seccomp: {err}");
+        }
     }
     let err = std::process::Command::new(&args.program[0])
         .args(&args.program[1..])
@@ -514,6 +526,7 @@ mod tests {
             open_files: 64,
             status_fd: Some(3),
             report_fd: Some(6),
+            confine: false,
             program: vec!["python".into(), "main.py".into(), "--flag".into()],
         };
         assert_eq!(InitArgs::parse(&args.to_args()), Ok(args));

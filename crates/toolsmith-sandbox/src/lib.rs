@@ -36,4 +36,4 @@ pub mod verdict;
 
 pub use limits::{LimitHit, Limits};
 pub use result::RunResult;
-pub use run::{RunSpec, Sandbox, SandboxConfig, SandboxError};
+pub use run::{Isolation, RunSpec, Sandbox, SandboxConfig, SandboxError};

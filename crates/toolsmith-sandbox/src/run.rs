@@ -42,6 +42,18 @@ pub struct SandboxConfig {
     /// enforced for root) and runs cannot signal each other.
     pub uid_base: u32,
     pub slots: u32,
+    pub isolation: Isolation,
+}
+
+/// Whether runs are confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Namespaces, Landlock and seccomp; a run that cannot have them does not start.
+    Enforced,
+    /// `--unsafe-no-sandbox`: the same runner, limits, wall clock and verdict channels, but no
+    /// namespaces, Landlock or seccomp. Runs see the host. For machines without user
+    /// namespaces, where the operator accepts that generated code runs unconfined.
+    Disabled,
 }
 
 impl SandboxConfig {
@@ -52,7 +64,103 @@ impl SandboxConfig {
             staging_root,
             uid_base: 61_000,
             slots: 8,
+            isolation: Isolation::Enforced,
         }
+    }
+}
+
+/// Where a run's directories are, as the program sees them.
+struct RunPaths {
+    input: PathBuf,
+    work: PathBuf,
+    env: PathBuf,
+    harness: PathBuf,
+    writable: Vec<PathBuf>,
+}
+
+impl RunPaths {
+    fn sandboxed() -> Self {
+        RunPaths {
+            input: INPUT.into(),
+            work: WORK.into(),
+            env: ENV.into(),
+            harness: HARNESS.into(),
+            writable: vec![WORK.into(), "/tmp".into(), "/dev/shm".into()],
+        }
+    }
+
+    /// Without isolation the run sees the host: its directories are the staging ones.
+    fn unconfined(staging: &Path, python_env: &Path) -> Self {
+        RunPaths {
+            input: staging.join("input"),
+            work: staging.join("work"),
+            env: python_env.to_owned(),
+            harness: staging.join("harness"),
+            writable: vec![staging.join("work")],
+        }
+    }
+
+    /// `text` with the sandbox's directories replaced by these (programs and environment
+    /// values are written for the sandbox). Each `:`-separated part is mapped once, by its
+    /// leading directory, so a mapped path is never mapped again.
+    fn translate(&self, text: &str) -> String {
+        let map = [
+            (HARNESS, &self.harness),
+            (ENV, &self.env),
+            (INPUT, &self.input),
+            (WORK, &self.work),
+        ];
+        text.split(':')
+            .map(|part| {
+                for (logical, actual) in &map {
+                    if let Some(rest) = part.strip_prefix(logical)
+                        && (rest.is_empty() || rest.starts_with('/'))
+                    {
+                        return format!("{}{rest}", actual.display());
+                    }
+                }
+                part.to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+/// The program's whole environment.
+fn run_env(spec: &RunSpec, paths: &RunPaths) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            format!("{ENV}/bin:/usr/local/bin:/usr/bin:/bin"),
+        ),
+        ("HOME".into(), WORK.into()),
+        ("TMPDIR".into(), "/tmp".into()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+        ("PYTHONNOUSERSITE".into(), "1".into()),
+    ];
+    env.extend(spec.env.iter().cloned());
+    env.into_iter()
+        .map(|(k, v)| (k, paths.translate(&v)))
+        .collect()
+}
+
+fn init_args(spec: &RunSpec, paths: &RunPaths, confine: bool) -> InitArgs {
+    let limits = &spec.limits;
+    InitArgs {
+        input: paths.input.clone(),
+        work: paths.work.clone(),
+        writable: paths.writable.clone(),
+        cpu_seconds: limits.cpu_seconds,
+        memory_bytes: limits.memory_bytes,
+        processes: limits.processes,
+        file_size_bytes: limits.file_size_bytes,
+        open_files: limits.open_files,
+        status_fd: Some(STATUS_FD),
+        report_fd: spec.report.then_some(REPORT_PIPE_FD),
+        confine,
+        program: spec.program.iter().map(|a| paths.translate(a)).collect(),
     }
 }
 
@@ -112,7 +220,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Checks what a run needs and prepares the staging root.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
-        if !is_executable(&config.bwrap) {
+        if config.isolation == Isolation::Enforced && !is_executable(&config.bwrap) {
             return Err(SandboxError::BwrapMissing(config.bwrap.clone()));
         }
         if !config.init_binary.is_file() {
@@ -134,6 +242,14 @@ impl Sandbox {
                 }
             }
         }
+        if config.isolation == Isolation::Disabled && root {
+            // Without a pid namespace, a run's orphans would be reparented to the host's pid 1,
+            // which may never reap them: this process adopts them instead (see `sweep`).
+            // SAFETY: prctl with constant arguments.
+            unsafe {
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            }
+        }
         let slots = vec![false; config.slots.max(1) as usize];
         Ok(Sandbox {
             config,
@@ -141,6 +257,10 @@ impl Sandbox {
             slots: Mutex::new(slots),
             slot_freed: Condvar::new(),
         })
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.config.isolation
     }
 
     /// Whether `path` (a Python environment, say) can be mounted into a run.
@@ -255,20 +375,8 @@ impl Sandbox {
             self.config.init_binary.clone().into(),
             INIT.into(),
         ]);
-        let mut env: Vec<(String, String)> = vec![
-            (
-                "PATH".into(),
-                format!("{ENV}/bin:/usr/local/bin:/usr/bin:/bin"),
-            ),
-            ("HOME".into(), WORK.into()),
-            ("TMPDIR".into(), "/tmp".into()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-            ("PYTHONUNBUFFERED".into(), "1".into()),
-            ("PYTHONNOUSERSITE".into(), "1".into()),
-        ];
-        env.extend(spec.env.iter().cloned());
-        for (key, value) in env {
+        let paths = RunPaths::sandboxed();
+        for (key, value) in run_env(spec, &paths) {
             args.extend(["--setenv".into(), key.into(), value.into()]);
         }
         args.extend([
@@ -278,20 +386,12 @@ impl Sandbox {
             INIT.into(),
             SUBCOMMAND.into(),
         ]);
-        let init = InitArgs {
-            input: INPUT.into(),
-            work: WORK.into(),
-            writable: vec![WORK.into(), "/tmp".into(), "/dev/shm".into()],
-            cpu_seconds: limits.cpu_seconds,
-            memory_bytes: limits.memory_bytes,
-            processes: limits.processes,
-            file_size_bytes: limits.file_size_bytes,
-            open_files: limits.open_files,
-            status_fd: Some(STATUS_FD),
-            report_fd: spec.report.then_some(REPORT_PIPE_FD),
-            program: spec.program.clone(),
-        };
-        args.extend(init.to_args().into_iter().map(OsString::from));
+        args.extend(
+            init_args(spec, &paths, true)
+                .to_args()
+                .into_iter()
+                .map(OsString::from),
+        );
         args
     }
 
@@ -301,15 +401,45 @@ impl Sandbox {
         staging: &Path,
         slot: usize,
     ) -> Result<RunResult, SandboxError> {
-        let mut command = Command::new(&self.config.bwrap);
+        let run_uid = self
+            .run_as_other_users
+            .then(|| self.config.uid_base + u32::try_from(slot).unwrap_or(0));
+        let mut command = match self.config.isolation {
+            Isolation::Enforced => {
+                let mut command = Command::new(&self.config.bwrap);
+                command.args(self.bwrap_args(spec, staging)).env_clear();
+                command
+            }
+            Isolation::Disabled => {
+                let paths = RunPaths::unconfined(staging, &spec.python_env);
+                let work = &paths.work;
+                let err = |source| SandboxError::Staging {
+                    path: work.clone(),
+                    source,
+                };
+                std::fs::create_dir_all(work).map_err(err)?;
+                std::fs::set_permissions(work, std::fs::Permissions::from_mode(0o700))
+                    .map_err(err)?;
+                if let Some(id) = run_uid {
+                    std::os::unix::fs::chown(work, Some(id), Some(id)).map_err(err)?;
+                }
+                let mut command = Command::new(&self.config.init_binary);
+                command
+                    .arg(SUBCOMMAND)
+                    .args(init_args(spec, &paths, false).to_args())
+                    .env_clear()
+                    .envs(run_env(spec, &paths))
+                    .current_dir(work)
+                    // Its own process group, so the wall clock can end it all.
+                    .process_group(0);
+                command
+            }
+        };
         command
-            .args(self.bwrap_args(spec, staging))
-            .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if self.run_as_other_users {
-            let id = self.config.uid_base + u32::try_from(slot).unwrap_or(0);
+        if let Some(id) = run_uid {
             // std drops supplementary groups when root changes uid.
             command.uid(id).gid(id);
         }
@@ -368,6 +498,8 @@ impl Sandbox {
         let killer = Arc::new(Killer {
             pid,
             reaped: Mutex::new(false),
+            isolation: self.config.isolation,
+            run_uid,
         });
         let output_killed = Arc::new(AtomicBool::new(false));
         let limits = &spec.limits;
@@ -415,6 +547,15 @@ impl Sandbox {
                 }
             }
         };
+        if self.config.isolation == Isolation::Disabled {
+            match run_uid {
+                Some(uid) => sweep(uid),
+                // SAFETY: signalling the run's own process group.
+                None => unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                },
+            }
+        }
         let wall = started.elapsed();
         let (stdout, stdout_truncated) = stdout.map(join_capture).unwrap_or_default();
         let (stderr, stderr_truncated) = stderr.map(join_capture).unwrap_or_default();
@@ -556,12 +697,27 @@ impl Drop for Staging {
 struct Killer {
     pid: libc::pid_t,
     reaped: Mutex<bool>,
+    isolation: Isolation,
+    /// The run's own host uid, when it has one.
+    run_uid: Option<u32>,
 }
 
 impl Killer {
     fn kill(&self) {
         let reaped = self.reaped.lock().unwrap_or_else(|e| e.into_inner());
         if *reaped || self.pid <= 0 {
+            return;
+        }
+        if self.isolation == Isolation::Disabled {
+            // No pid namespace to take everything down: the run's process group, and every
+            // process of its uid (which catches those that left the group).
+            // SAFETY: signalling our child's process group and the run's own processes.
+            unsafe {
+                libc::kill(-self.pid, libc::SIGKILL);
+            }
+            if let Some(uid) = self.run_uid {
+                let _ = kill_all_of(uid);
+            }
             return;
         }
         let children = children_of(self.pid);
@@ -589,6 +745,53 @@ impl Killer {
             }
         }
     }
+}
+
+/// Ends whatever a run without isolation left behind: kills every process of its uid and
+/// reaps those this process adopted, until none is left (at most two seconds).
+fn sweep(uid: u32) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let left = kill_all_of(uid);
+        for pid in &left {
+            let mut status = 0;
+            // SAFETY: non-blocking wait for a process we may have adopted; ECHILD otherwise.
+            unsafe {
+                libc::waitpid(*pid, &mut status, libc::WNOHANG);
+            }
+        }
+        if left.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// SIGKILLs every process running as `uid` (a run's own uid); returns their pids.
+fn kill_all_of(uid: u32) -> Vec<libc::pid_t> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+            continue;
+        };
+        let owner = std::fs::read_to_string(entry.path().join("status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next())
+                    .and_then(|u| u.parse::<u32>().ok())
+            });
+        if owner == Some(uid) {
+            // SAFETY: the process runs as the run's own uid.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            found.push(pid);
+        }
+    }
+    found
 }
 
 /// The direct children of `pid`, from /proc.

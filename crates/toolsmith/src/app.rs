@@ -13,7 +13,7 @@ use toolsmith_store::{SqliteStore, Store};
 use crate::Config;
 use crate::config::{DEFAULT_MODEL, LlmConfig, OPENAI_BASE_URL};
 use toolsmith_llm::{ChatModel, ClientConfig, Llm, LlmSettings, OpenAiClient, RetryPolicy};
-use toolsmith_sandbox::{Limits, RunSpec, Sandbox, SandboxConfig};
+use toolsmith_sandbox::{Isolation, Limits, RunSpec, Sandbox, SandboxConfig};
 
 pub struct Application {
     port: u16,
@@ -71,9 +71,12 @@ impl Application {
         };
 
         let sandbox = probe_sandbox(&config).await;
-        match &sandbox {
-            Ok(()) => tracing::info!("sandbox ready"),
-            Err(why) => {
+        match (&sandbox, config.sandbox.unsafe_no_sandbox) {
+            (Ok(()), false) => tracing::info!("sandbox ready"),
+            (Ok(()), true) => tracing::warn!(
+                "--unsafe-no-sandbox: generated code runs WITHOUT isolation (no namespaces, Landlock or seccomp)"
+            ),
+            (Err(why), _) => {
                 tracing::warn!("the sandbox is unavailable, so no untrusted code will run: {why}")
             }
         }
@@ -83,9 +86,13 @@ impl Application {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 generation,
                 job_deadline: config.job_deadline,
-                sandbox: match sandbox {
-                    Ok(()) => "ready".to_owned(),
-                    Err(why) => format!("unavailable: {why}"),
+                sandbox: match (sandbox, config.sandbox.unsafe_no_sandbox) {
+                    (Ok(()), false) => "ready".to_owned(),
+                    (Ok(()), true) => {
+                        "disabled: --unsafe-no-sandbox, generated code runs without isolation"
+                            .to_owned()
+                    }
+                    (Err(why), _) => format!("unavailable: {why}"),
                 },
             }),
             jobs,
@@ -214,8 +221,17 @@ async fn probe_sandbox(config: &Config) -> Result<(), String> {
     let staging = std::fs::canonicalize(&config.data_dir)
         .map_err(|err| format!("the data directory is unusable: {err}"))?
         .join("sandbox");
+    let isolation = if config.sandbox.unsafe_no_sandbox {
+        Isolation::Disabled
+    } else {
+        Isolation::Enforced
+    };
     tokio::task::spawn_blocking(move || {
-        let sandbox = Sandbox::new(SandboxConfig::new(init, staging)).map_err(|e| e.to_string())?;
+        let sandbox = Sandbox::new(SandboxConfig {
+            isolation,
+            ..SandboxConfig::new(init, staging)
+        })
+        .map_err(|e| e.to_string())?;
         let run = sandbox
             .run(&RunSpec {
                 program: vec!["python".into(), "-c".into(), "pass".into()],

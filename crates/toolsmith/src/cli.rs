@@ -58,6 +58,9 @@ pub struct SandboxExecArgs {
     /// Directory for the sandbox's staging area.
     #[arg(long, env = "TOOLSMITH_DATA_DIR", default_value = "./.toolsmith")]
     pub data_dir: PathBuf,
+    /// Run WITHOUT isolation (see `serve --unsafe-no-sandbox`).
+    #[arg(long)]
+    pub unsafe_no_sandbox: bool,
     /// `python FILE [ARGS]...`
     #[arg(last = true, required = true, num_args = 2..)]
     pub command: Vec<String>,
@@ -148,6 +151,11 @@ pub struct ServeArgs {
     /// The uv binary that makes per-tool Python environments.
     #[arg(long, env = "TOOLSMITH_UV", default_value = "./.tools/uv/bin/uv")]
     pub uv: PathBuf,
+    /// Run generated code WITHOUT isolation (no namespaces, Landlock or seccomp; limits and the
+    /// wall clock still apply). Only for machines without user namespaces, accepting the risk;
+    /// /health and the logs say so.
+    #[arg(long)]
+    pub unsafe_no_sandbox: bool,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TOOLSMITH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -200,6 +208,7 @@ impl ServeArgs {
                 init_binary: None,
                 python_env: self.python_env.clone(),
                 uv: self.uv.clone(),
+                unsafe_no_sandbox: self.unsafe_no_sandbox,
             },
         })
     }

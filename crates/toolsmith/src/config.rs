@@ -153,6 +153,8 @@ pub struct SandboxSettings {
     pub python_env: PathBuf,
     /// The uv binary that makes per-tool environments.
     pub uv: PathBuf,
+    /// Run untrusted code without isolation (`--unsafe-no-sandbox`).
+    pub unsafe_no_sandbox: bool,
 }
 
 impl Default for SandboxSettings {
@@ -161,6 +163,7 @@ impl Default for SandboxSettings {
             init_binary: None,
             python_env: PathBuf::from("./.tools/py"),
             uv: PathBuf::from("./.tools/uv/bin/uv"),
+            unsafe_no_sandbox: false,
         }
     }
 }

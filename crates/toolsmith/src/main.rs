@@ -126,10 +126,14 @@ async fn sandbox_exec(args: SandboxExecArgs) -> anyhow::Result<toolsmith_sandbox
         )
     })?;
     std::fs::create_dir_all(&args.data_dir)?;
-    let config = SandboxConfig::new(
+    let mut config = SandboxConfig::new(
         std::env::current_exe().context("could not find the toolsmith binary")?,
         args.data_dir.canonicalize()?.join("sandbox"),
     );
+    if args.unsafe_no_sandbox {
+        tracing::warn!("--unsafe-no-sandbox: the program runs WITHOUT isolation");
+        config.isolation = toolsmith_sandbox::Isolation::Disabled;
+    }
     let spec = RunSpec {
         program,
         files: vec![(name, content)],

@@ -225,6 +225,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
             .python_env
             .unwrap_or_else(|| workspace.join(".tools/py")),
         uv: workspace.join(".tools/uv/bin/uv"),
+        unsafe_no_sandbox: false,
     };
     let workflow: Option<Arc<dyn Workflow>> = options.workflow.map(|w| w as Arc<dyn Workflow>);
     let app = Application::build(config, workflow)

@@ -8,7 +8,7 @@ use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use toolsmith_sandbox::{LimitHit, Limits, RunResult, RunSpec, Sandbox, SandboxConfig};
+use toolsmith_sandbox::{Isolation, LimitHit, Limits, RunResult, RunSpec, Sandbox, SandboxConfig};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,6 +36,10 @@ pub struct TestSandbox {
 }
 
 pub fn sandbox(uid_base: u32) -> TestSandbox {
+    sandbox_with(uid_base, Isolation::Enforced)
+}
+
+pub fn sandbox_with(uid_base: u32, isolation: Isolation) -> TestSandbox {
     let dir = tempfile::tempdir().expect("tempdir");
     // The sandbox users must be able to traverse to the staging area.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
@@ -43,6 +47,7 @@ pub fn sandbox(uid_base: u32) -> TestSandbox {
     let config = SandboxConfig {
         uid_base,
         slots: 1,
+        isolation,
         ..SandboxConfig::new(
             PathBuf::from(env!("CARGO_BIN_EXE_toolsmith")),
             staging.clone(),
@@ -401,4 +406,50 @@ fn environments_are_built_once_per_dependency_set_and_used_read_only() {
         .filter(|n| n.starts_with(".build-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn without_isolation_limits_the_wall_clock_and_verdicts_still_hold() {
+    use toolsmith_sandbox::verdict::{harness_files, pytest_env, pytest_program, pytest_verdict};
+    let sandbox = sandbox_with(62_800, Isolation::Disabled);
+    let run = run_python(
+        &sandbox,
+        "where.py",
+        b"import os\nprint(os.getcwd().endswith('/work'), os.path.exists('/etc/hostname'))\n",
+        vec![],
+    );
+    assert_eq!(
+        run.stdout, "True True\n",
+        "it runs on the host, in its own work directory: {run:#?}"
+    );
+
+    // A daemon in its own session does not survive the wall clock.
+    let daemon = b"import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(600)\ntime.sleep(600)\n";
+    let run = run_python(&sandbox, "daemon.py", daemon, vec![]);
+    assert_eq!(run.limit_hit, Some(LimitHit::WallTime), "{run:#?}");
+    let leftovers = processes_of(62_800..62_801);
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let run = sandbox
+        .sandbox
+        .run(&RunSpec {
+            program: pytest_program(&[PathBuf::from("test_it.py")]),
+            files: vec![(
+                PathBuf::from("test_it.py"),
+                b"import os\ndef test_a():\n    assert 1\ndef test_b():\n    os._exit(0)\n"
+                    .to_vec(),
+            )],
+            env: pytest_env(),
+            python_env: python_env(),
+            harness: harness_files(),
+            report: true,
+            limits: limits(),
+        })
+        .expect("run");
+    let verdict = pytest_verdict(&run);
+    assert_eq!(verdict.collected, 2, "{verdict:#?}");
+    assert!(
+        !verdict.passed,
+        "os._exit(0) is caught without isolation too: {verdict:#?}"
+    );
 }
