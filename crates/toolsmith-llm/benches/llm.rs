@@ -120,7 +120,10 @@ async fn run() {
         "cache hits make no HTTP call"
     );
 
-    println!("LLM layer against the mock server on loopback (release build, 2 cores):");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!("LLM layer against the mock server on loopback (release build, {cores} cores):");
     report("HTTP client only (round trip to the mock)", client_only);
     report("structured call, cache miss (full path)", misses);
     report("structured call, cache hit (no HTTP)", hits);

@@ -3,8 +3,9 @@
 Usage: python /harness/toolsmith_cases.py MODULE FUNCTION CASES_JSON
 
 The cases and the nonce are read before the tool is imported. Each result goes to the service
-as a nonce-tagged JSON line on descriptor 4; the service compares results with the expected
-outputs itself, so nothing the tool prints or exits with can turn a wrong result into a pass.
+as a nonce-tagged JSON line on descriptor 4. The expected outputs are not here: the service
+compares results itself, so nothing the tool prints, forges or exits with can turn a wrong
+result into a pass.
 """
 
 import importlib
@@ -13,17 +14,20 @@ import os
 import sys
 import traceback
 
-with os.fdopen(5, "r") as _nonce_pipe:
-    _NONCE = _nonce_pipe.readline().strip()
-_OUT = os.fdopen(4, "w", buffering=1)
+def _channel():
+    # The nonce lives only in this closure, not in a module global.
+    with os.fdopen(5, "r") as nonce_pipe:
+        nonce = nonce_pipe.readline().strip()
+    out = os.fdopen(4, "w", buffering=1)
+
+    def send(kind, **fields):
+        out.write(nonce + " " + json.dumps({"kind": kind, **fields}) + "\n")
+        out.flush()
+
+    return send
 
 
-def send(kind, **fields):
-    _OUT.write(_NONCE + " " + json.dumps({"kind": kind, **fields}) + "\n")
-    _OUT.flush()
-
-
-def main():
+def main(send):
     module_name, function_name, cases_path = sys.argv[1:4]
     with open(cases_path) as f:
         cases = json.load(f)
@@ -51,4 +55,4 @@ def main():
     send("finished")
 
 
-main()
+main(_channel())

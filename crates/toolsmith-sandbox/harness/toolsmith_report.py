@@ -34,6 +34,23 @@ def _report(kind, **fields):
         _send(kind, **fields)
 
 
+_STARTED = False
+
+
+def pytest_collection(session):
+    # From here on the run's own modules are imported. Returns None: collection goes on.
+    global _STARTED
+    _STARTED = True
+
+
+def pytest_plugin_registered(plugin, manager):
+    # Plugins registered during collection come from the run's own files
+    # (`pytest_plugins = [...]` in a test module): report them, the verdict will not trust it.
+    if _STARTED:
+        name = manager.get_name(plugin) or repr(plugin)
+        _report("plugin", name=str(name))
+
+
 def pytest_collection_finish(session):
     _report("collected", count=len(session.items), ids=[item.nodeid for item in session.items])
 

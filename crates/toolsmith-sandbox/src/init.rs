@@ -275,6 +275,14 @@ fn supervise(args: &[String]) -> Result<i32, String> {
 
 /// In the forked child: limits, Landlock, seccomp, exec. Returns only the reason it failed.
 fn start_program(args: &InitArgs, filter: &seccompiler::BpfProgram) -> String {
+    // No set-uid or file-capability gains, confined or not.
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return format!(
+            "could not set no_new_privs: {}",
+            std::io::Error::last_os_error()
+        );
+    }
     if let Err(message) = set_limits(args) {
         return message;
     }

@@ -9,9 +9,10 @@
 //! dies with its parent. Inside, the first program is this crate's init ([`init::main`], the
 //! `toolsmith` binary re-entered as `sandbox-init`): it copies the staged files into `/work`,
 //! sets the rlimits, applies Landlock (read-only everywhere but `/work`, `/tmp`, `/dev/shm`)
-//! and a seccomp deny-list, and execs the program. The parent enforces the wall clock (killing
-//! bubblewrap takes the whole pid namespace with it, orphans included), caps the output, and
-//! reads CPU time and peak memory from `wait4`.
+//! and a seccomp deny-list, and execs the program; it reports the program's exit status, CPU
+//! time and peak memory on a descriptor the program never holds. The parent enforces the wall
+//! clock (killing the init, pid 1 of the run's namespace, takes every process of the run with
+//! it, orphans included) and caps the output.
 //!
 //! # Layout
 //! - `envs.rs` — per-tool Python environments made with uv ([`envs::EnvManager`]).

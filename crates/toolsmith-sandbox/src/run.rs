@@ -337,6 +337,8 @@ impl Sandbox {
             "--clearenv",
         ]);
         push(&["--ro-bind", "/usr", "/usr"]);
+        // Locally installed software and its configuration are none of the run's business.
+        push(&["--tmpfs", "/usr/local", "--remount-ro", "/usr/local"]);
         // Merged-/usr systems have /bin, /lib… as links into /usr; others get them bound.
         for dir in ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"] {
             match std::fs::read_link(dir) {
@@ -596,7 +598,10 @@ impl Sandbox {
         {
             return Err(SandboxError::Setup(message.to_owned()));
         }
-        if exit_code == Some(1)
+        // bubblewrap's own failures happen before the init starts, so no status was reported;
+        // a program that prints `bwrap: …` itself does not get here.
+        if status.is_none()
+            && exit_code == Some(1)
             && let Some(message) = stderr
                 .lines()
                 .next()

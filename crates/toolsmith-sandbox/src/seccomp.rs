@@ -11,6 +11,7 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_ptrace,
     libc::SYS_process_vm_readv,
     libc::SYS_process_vm_writev,
+    libc::SYS_pidfd_getfd,
     // Namespaces and mounts.
     libc::SYS_unshare,
     libc::SYS_setns,

@@ -1,17 +1,22 @@
-//! Verdicts the code under test cannot forge.
+//! Verdicts, and how far the code under test can bend them.
 //!
 //! Tests and spec cases run through the service's own harness (`harness/`, mounted read-only
 //! at `/harness`), which streams results over the run's report channel: a pipe the service
-//! reads, each line tagged with a nonce that only the harness, loaded before any tool code,
-//! could read. Nothing is read back from files the run could rewrite, conftest files and ini
-//! files of the run are ignored, and the exit status comes from the sandbox's init, not from
-//! the program. A verdict needs all of it to agree: as many results as tests collected, a
-//! `finished` record, an exit status of 0 from the init, no limit hit. A test that calls
-//! `os._exit(0)` leaves the report incomplete and fails.
+//! reads, each line tagged with a nonce the harness takes before any of the run's code is
+//! imported. Nothing is read back from files the run could rewrite; the run's conftest and
+//! ini files are ignored, plugins it registers are reported, its files cannot shadow the
+//! harness or pytest (`PYTHONSAFEPATH`), and the exit status comes from the sandbox's init.
+//! A pytest verdict needs all of it to agree — as many results as tests collected, a
+//! `finished` record, exit status 0, no limit hit — so a test or tool that exits early
+//! (`os._exit(0)`), plants a conftest or pytest plugin, prints fake result lines or rewrites
+//! report files fails.
 //!
-//! The limit of this design: the harness shares a process with the tool, so code written to
-//! attack it specifically could find the nonce in the harness's memory. It stops the tool
-//! that exits early, plants a conftest, prints fake results or rewrites report files.
+//! What this cannot stop: pytest and the tool share a Python process, so code written to
+//! attack the harness itself (patching pytest's reporting objects, digging the nonce out of
+//! memory) can fake a pytest pass. The spec-case verdict does not have that weakness: the
+//! expected outputs never enter the sandbox ([`cases_harness`] strips them) and the service
+//! compares the results itself ([`json_matches`]), so the only way to pass a case is to
+//! return the right value. Accept a tool on its cases; treat its pytest run as evidence.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -57,13 +62,21 @@ pub fn pytest_program(test_files: &[PathBuf]) -> Vec<String> {
     argv
 }
 
-/// The environment pytest runs with: the harness importable, no plugin auto-loading (a
-/// dependency could bring one).
+/// The environment pytest runs with: the harness importable, the working directory not on
+/// the import path until pytest puts it there for collection (so a staged `pytest.py` or
+/// `toolsmith_report.py` shadows nothing), no plugin auto-loading (a dependency could bring
+/// one).
 pub fn pytest_env() -> Vec<(String, String)> {
     vec![
         ("PYTHONPATH".into(), "/harness".into()),
+        ("PYTHONSAFEPATH".into(), "1".into()),
         ("PYTEST_DISABLE_PLUGIN_AUTOLOAD".into(), "1".into()),
     ]
+}
+
+/// The environment the case runner runs with.
+pub fn cases_env() -> Vec<(String, String)> {
+    vec![("PYTHONSAFEPATH".into(), "1".into())]
 }
 
 /// `argv` that runs `module.function` on the cases in the harness's `cases.json`.
@@ -80,10 +93,28 @@ pub fn cases_program(module: &str, function: &str) -> Vec<String> {
     .collect()
 }
 
-/// The harness files plus the cases (`[{name, input}]`).
+/// The harness files plus the cases, reduced to `[{name, input}]`: expected outputs never
+/// enter the sandbox.
 pub fn cases_harness(cases: &Value) -> Vec<(PathBuf, Vec<u8>)> {
+    let reduced: Vec<Value> = cases
+        .as_array()
+        .map(|cases| {
+            cases
+                .iter()
+                .map(|case| {
+                    serde_json::json!({
+                        "name": case.get("name").cloned().unwrap_or(Value::Null),
+                        "input": case.get("input").cloned().unwrap_or_else(|| serde_json::json!({})),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let mut files = harness_files();
-    files.push(("cases.json".into(), cases.to_string().into_bytes()));
+    files.push((
+        "cases.json".into(),
+        Value::Array(reduced).to_string().into_bytes(),
+    ));
     files
 }
 
@@ -151,6 +182,10 @@ pub fn pytest_verdict(run: &RunResult) -> TestVerdict {
                 "could not collect {}: {}",
                 text(event, "id"),
                 text(event, "message")
+            )),
+            Some("plugin") => problems.push(format!(
+                "the run's own code registered a pytest plugin ({}); its verdict cannot be trusted",
+                text(event, "name")
             )),
             Some("teardown") => problems.push(format!(
                 "teardown of {} failed: {}",

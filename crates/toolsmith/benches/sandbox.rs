@@ -132,7 +132,10 @@ fn main() {
         assert!(verdict.passed && verdict.collected == 23, "{verdict:?}");
     }));
 
-    println!("Sandbox cost (medians of {RUNS} runs, release build, 2 cores):");
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!("Sandbox cost (medians of {RUNS} runs, release build, {cores} cores):");
     line("python -c pass", bare_pass, boxed_pass);
     line("pytest, 23 tests (with verdict)", bare_pytest, boxed_pytest);
     println!(

@@ -124,6 +124,7 @@ const ATTACKS: &[(&str, Expect)] = &[
         "fork_bomb.py",
         Expect::Limit(&[LimitHit::Processes, LimitHit::WallTime, LimitHit::CpuTime]),
     ),
+    ("fork_bomb_nproc.py", Expect::Refused),
     ("inherited_fds.py", Expect::Refused),
     ("memory_bytearray.py", Expect::Limit(&[LimitHit::Memory])),
     ("memory_mmap.py", Expect::Limit(&[LimitHit::Memory])),
@@ -137,6 +138,7 @@ const ATTACKS: &[(&str, Expect)] = &[
     ("secrets_env.py", Expect::Refused),
     ("secrets_files.py", Expect::Refused),
     ("setsid_orphan.py", Expect::Refused),
+    ("shadow_harness.py", Expect::Refused),
     ("signals.py", Expect::Refused),
     (
         "sleep_past_timeout.py",

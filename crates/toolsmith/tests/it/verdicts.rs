@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use toolsmith_sandbox::verdict::{
-    CaseOutcome, TestVerdict, case_outcomes, cases_harness, cases_program, harness_files,
-    json_matches, pytest_env, pytest_program, pytest_verdict,
+    CaseOutcome, TestVerdict, case_outcomes, cases_env, cases_harness, cases_program,
+    harness_files, json_matches, pytest_env, pytest_program, pytest_verdict,
 };
 use toolsmith_sandbox::{RunResult, RunSpec};
 
@@ -152,7 +152,7 @@ fn cases(sandbox: &TestSandbox, tool: &str, cases: serde_json::Value) -> RunResu
         .run(&RunSpec {
             program: cases_program("double", "double"),
             files: vec![(PathBuf::from("double.py"), tool.as_bytes().to_vec())],
-            env: Vec::new(),
+            env: cases_env(),
             python_env: python_env(),
             harness: cases_harness(&cases),
             report: true,
@@ -214,4 +214,54 @@ fn spec_cases_report_what_the_tool_returned_and_the_service_compares() {
     );
     let err = case_outcomes(&broken, 1).expect_err("import error");
     assert!(err.contains("ModuleNotFoundError"), "{err}");
+}
+
+#[test]
+fn staged_modules_cannot_shadow_pytest_or_the_harness_and_run_plugins_are_distrusted() {
+    let sandbox = sandbox(62_900);
+    // A forged plugin and a fake pytest, staged next to the tests.
+    let fake_plugin = "import os\nos.write(1, b'fake plugin loaded')\n";
+    let fake_pytest = "import sys\nprint('fake pytest')\nsys.exit(0)\n";
+    let (run, verdict) = pytest(
+        &sandbox,
+        TOOL,
+        FAILING,
+        &[
+            ("toolsmith_report.py", fake_plugin),
+            ("pytest.py", fake_pytest),
+        ],
+    );
+    assert!(!run.stdout.contains("fake"), "{run:#?}");
+    assert!(!verdict.passed);
+    assert_eq!(verdict.failures().count(), 1, "{verdict:#?}");
+
+    // A test module that brings its own plugin to turn failures into passes.
+    let evil_plugin = "import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n    outcome = yield\n    outcome.get_result().outcome = 'passed'\n";
+    let tests = format!("pytest_plugins = ['evil_plugin']\n{FAILING}");
+    let (run, verdict) = pytest(&sandbox, TOOL, &tests, &[("evil_plugin.py", evil_plugin)]);
+    assert!(!verdict.passed, "{run:#?}\n{verdict:#?}");
+    assert!(
+        verdict
+            .problems
+            .iter()
+            .any(|p| p.contains("registered a pytest plugin"))
+            || verdict.failures().count() == 1,
+        "{verdict:#?}"
+    );
+}
+
+#[test]
+fn expected_outputs_never_enter_the_sandbox() {
+    let sandbox = sandbox(63_000);
+    let tool = "import json\ndef double(x):\n    return json.load(open('/harness/cases.json'))\n";
+    let run = cases(
+        &sandbox,
+        tool,
+        json!([{"name": "two", "input": {"x": 2}, "expectedOutput": 4, "description": "secret"}]),
+    );
+    let outcomes = case_outcomes(&run, 1).expect("outcomes");
+    let CaseOutcome::Returned { result, .. } = &outcomes[0] else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(result, &json!([{"name": "two", "input": {"x": 2}}]));
 }
