@@ -8,9 +8,12 @@
 //! # Layout
 //! - `workflow.rs` — the [`Workflow`] trait and what a phase sees ([`PhaseContext`]).
 //! - `worker.rs` — [`Engine`]: the worker pool, one job's run, one requirement's run.
+//! - `generation/` — [`GenerationWorkflow`], the SPEC §4 phases, and its prompts.
 
+pub mod generation;
 mod worker;
 mod workflow;
 
+pub use generation::{GenerationConfig, GenerationWorkflow};
 pub use worker::{Engine, EngineConfig};
 pub use workflow::{PhaseContext, PhaseOutcome, RequirementError, Workflow};

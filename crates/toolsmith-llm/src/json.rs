@@ -6,6 +6,10 @@ use serde_json::Value;
 
 /// The JSON object in `text`.
 pub fn extract_json(text: &str) -> Result<Value, String> {
+    // The answer as it is first: a JSON string inside it may well contain a code fence.
+    if let Ok(value) = serde_json::from_str::<Value>(text.trim()) {
+        return object(value);
+    }
     let trimmed = strip_fences(text.trim());
     let first_error = match serde_json::from_str::<Value>(trimmed) {
         Ok(value) => return object(value),
@@ -123,6 +127,10 @@ mod tests {
         check("{\"a\": ", Err("invalid JSON"));
         check("no json here", Err("invalid JSON"));
         check("[1, 2]", Err("expected a JSON object"));
+        check(
+            "{\"code\": \"```python\\ndef f(): pass\\n```\"}",
+            Ok(json!({"code": "```python\ndef f(): pass\n```"})),
+        );
     }
 
     #[test]

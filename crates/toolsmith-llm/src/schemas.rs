@@ -37,6 +37,65 @@ impl StructuredPhase {
         }
     }
 
+    /// The `SpecDocument` of SPEC §4 step 1.
+    fn spec_document_schema() -> Value {
+        let strings = json!({"type": "array", "items": {"type": "string"}});
+        let dependencies = json!({
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "description": "PyPI requirement strings (PEP 508); empty when only the standard library is used"
+        });
+        json!({
+            "type": "object",
+            "required": ["title", "objective", "toolName", "toolType", "functionalRequirements",
+                         "nonFunctionalRequirements", "inputParameters", "expectedOutputFormat",
+                         "errorHandling", "dependencies", "requiredSecrets", "testCases"],
+            "properties": {
+                "title": {"type": "string", "minLength": 1},
+                "objective": {"type": "string", "minLength": 1},
+                "toolName": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
+                "toolType": {"enum": ["default", "api_caller", "data_processing", "file_manipulation"]},
+                "functionalRequirements": strings,
+                "nonFunctionalRequirements": strings,
+                "inputParameters": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "type", "description", "required"],
+                        "properties": {
+                            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                            "type": {"type": "string", "minLength": 1},
+                            "description": {"type": "string"},
+                            "required": {"type": "boolean"}
+                        }
+                    }
+                },
+                "expectedOutputFormat": {
+                    "type": "object",
+                    "required": ["type", "description"],
+                    "properties": {"type": {"type": "string"}, "description": {"type": "string"}}
+                },
+                "errorHandling": strings,
+                "dependencies": dependencies,
+                "requiredSecrets": strings,
+                "testCases": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "input", "expectedOutput", "description"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "input": {"type": "object"},
+                            "expectedOutput": {},
+                            "description": {"type": "string"}
+                        }
+                    }
+                }
+            }
+        })
+    }
+
     pub fn schema(self) -> Value {
         let strings = json!({"type": "array", "items": {"type": "string"}});
         let dependencies = json!({
@@ -45,55 +104,15 @@ impl StructuredPhase {
             "description": "PyPI requirement strings (PEP 508); empty when only the standard library is used"
         });
         match self {
-            StructuredPhase::Specification => json!({
-                "type": "object",
-                "required": ["title", "objective", "toolName", "toolType", "functionalRequirements",
-                             "nonFunctionalRequirements", "inputParameters", "expectedOutputFormat",
-                             "errorHandling", "dependencies", "requiredSecrets", "testCases"],
-                "properties": {
-                    "title": {"type": "string", "minLength": 1},
-                    "objective": {"type": "string", "minLength": 1},
-                    "toolName": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
-                    "toolType": {"enum": ["default", "api_caller", "data_processing", "file_manipulation"]},
-                    "functionalRequirements": strings,
-                    "nonFunctionalRequirements": strings,
-                    "inputParameters": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "type", "description", "required"],
-                            "properties": {
-                                "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                                "type": {"type": "string", "minLength": 1},
-                                "description": {"type": "string"},
-                                "required": {"type": "boolean"}
-                            }
-                        }
-                    },
-                    "expectedOutputFormat": {
-                        "type": "object",
-                        "required": ["type", "description"],
-                        "properties": {"type": {"type": "string"}, "description": {"type": "string"}}
-                    },
-                    "errorHandling": strings,
-                    "dependencies": dependencies,
-                    "requiredSecrets": strings,
-                    "testCases": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "input", "expectedOutput", "description"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "input": {"type": "object"},
-                                "expectedOutput": {},
-                                "description": {"type": "string"}
-                            }
-                        }
-                    }
-                }
-            }),
+            StructuredPhase::Specification => json!({"anyOf": [
+                {
+                    "type": "object",
+                    "required": ["insufficientReason"],
+                    "properties": {"insufficientReason": {"type": "string", "minLength": 1}},
+                    "description": "Only when the requirement is too vague to specify: what is missing."
+                },
+                Self::spec_document_schema()
+            ]}),
             StructuredPhase::Plan => json!({
                 "type": "object",
                 "required": ["overview", "steps", "estimatedComplexity", "riskAssessment", "fallbackStrategies"],

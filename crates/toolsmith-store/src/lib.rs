@@ -106,6 +106,10 @@ pub trait Store: Send + Sync + 'static {
     /// The tool files a job produced, in requirement order.
     async fn job_tool_files(&self, job_id: &str) -> Result<Vec<ToolFileRecord>>;
     async fn tool_count(&self) -> Result<u64>;
+    /// The user's registered tool called `name`, at its current version.
+    async fn find_tool(&self, user_id: &str, name: &str) -> Result<Option<RegisteredTool>>;
+    /// The user's registered tools at their current versions, most recently updated first.
+    async fn user_tools(&self, user_id: &str, limit: u32) -> Result<Vec<RegisteredTool>>;
 
     // --- logs ---
 

@@ -282,3 +282,16 @@ impl TokenUsage {
         self.prompt + self.completion
     }
 }
+
+/// A registered tool with its current version, as the workflow's search sees it.
+#[derive(Debug, Clone)]
+pub struct RegisteredTool {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub version: String,
+    pub code: String,
+    pub entry_point: String,
+    pub dependencies: Vec<String>,
+    pub input_schema: Value,
+}

@@ -25,9 +25,9 @@ use toolsmith_domain::{
 use crate::page::{Cursor, Page, PageRequest};
 use crate::{
     CachedCompletion, CancelOutcome, GenerationLogRecord, JobRecord, Lease, LeaseState,
-    LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RequirementRecord, Result,
-    SessionFilter, SessionRecord, Store, StoreError, TokenUsage, ToolFileRecord, ToolOutcome,
-    ToolSummary, migrate,
+    LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RegisteredTool,
+    RequirementRecord, Result, SessionFilter, SessionRecord, Store, StoreError, TokenUsage,
+    ToolFileRecord, ToolOutcome, ToolSummary, migrate,
 };
 
 #[derive(Debug, Clone)]
@@ -236,6 +236,23 @@ fn tool_summary_from_row(row: &SqliteRow) -> Result<ToolSummary> {
         current_version: row.try_get("current_version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+const REGISTERED_TOOL_SELECT: &str = "SELECT t.id, t.name, t.description, v.version, v.code,
+        v.entry_point, v.dependencies, v.input_schema
+    FROM tools t JOIN tool_versions v ON v.tool_id = t.id AND v.version = t.current_version";
+
+fn registered_tool_from_row(row: &SqliteRow) -> Result<RegisteredTool> {
+    Ok(RegisteredTool {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        version: row.try_get("version")?,
+        code: row.try_get("code")?,
+        entry_point: row.try_get("entry_point")?,
+        dependencies: serde_json::from_str(&row.try_get::<String, _>("dependencies")?)?,
+        input_schema: serde_json::from_str(&row.try_get::<String, _>("input_schema")?)?,
     })
 }
 
@@ -892,6 +909,29 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn find_tool(&self, user_id: &str, name: &str) -> Result<Option<RegisteredTool>> {
+        let row = sqlx::query(&format!(
+            "{REGISTERED_TOOL_SELECT} WHERE t.user_id = ? AND t.name = ?"
+        ))
+        .bind(user_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(registered_tool_from_row).transpose()
+    }
+
+    async fn user_tools(&self, user_id: &str, limit: u32) -> Result<Vec<RegisteredTool>> {
+        let rows = sqlx::query(&format!(
+            "{REGISTERED_TOOL_SELECT} WHERE t.user_id = ? AND t.status = 'registered'
+             ORDER BY t.updated_at DESC, t.id DESC LIMIT ?"
+        ))
+        .bind(user_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(registered_tool_from_row).collect()
     }
 
     async fn append_log(&self, log: NewGenerationLog) -> Result<()> {

@@ -7,13 +7,24 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use toolsmith_api::{ApiSettings, AppState, Generation, JobEvents, NoWorkers};
-use toolsmith_engine::{Engine, Workflow};
+use toolsmith_engine::{Engine, GenerationConfig, GenerationWorkflow, Workflow};
+use toolsmith_sandbox::envs::{EnvConfig, EnvManager};
 use toolsmith_store::{SqliteStore, Store};
 
 use crate::Config;
 use crate::config::{DEFAULT_MODEL, LlmConfig, OPENAI_BASE_URL};
 use toolsmith_llm::{ChatModel, ClientConfig, Llm, LlmSettings, OpenAiClient, RetryPolicy};
 use toolsmith_sandbox::{Isolation, Limits, RunSpec, Sandbox, SandboxConfig};
+
+/// Which workflow the job workers run.
+pub enum Workflows {
+    /// The generation workflow of SPEC §4, when an LLM is configured and the sandbox is ready.
+    Generation,
+    /// Another workflow (tests drive the engine with a scripted one).
+    Custom(Arc<dyn Workflow>),
+    /// No workers: the service answers everything but job creation.
+    Disabled,
+}
 
 pub struct Application {
     port: u16,
@@ -29,10 +40,7 @@ impl Application {
     /// Opens the store (applying migrations), binds, and starts the HTTP server and, when a
     /// workflow is given, the job workers. Without a workflow the service still answers
     /// everything but job creation, which says why it cannot generate.
-    pub async fn build(
-        config: Config,
-        workflow: Option<Arc<dyn Workflow>>,
-    ) -> anyhow::Result<Self> {
+    pub async fn build(config: Config, workflows: Workflows) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "could not create the data directory {}",
@@ -47,16 +55,65 @@ impl Application {
         );
 
         let llm = build_llm(&config.llm, store.clone())?;
-        let generation = match &workflow {
-            Some(_) => Generation::Available,
-            None => Generation::Unavailable(generation_unavailable_reason(&config)),
-        };
-        if let Generation::Unavailable(why) = &generation {
-            tracing::warn!("tool generation is unavailable: {why}");
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let sandbox = probe_sandbox(&config).await;
+        match (&sandbox, config.sandbox.unsafe_no_sandbox) {
+            (Ok(_), false) => tracing::info!("sandbox ready"),
+            (Ok(_), true) => tracing::warn!(
+                "--unsafe-no-sandbox: generated code runs WITHOUT isolation (no namespaces, Landlock or seccomp)"
+            ),
+            (Err(why), _) => {
+                tracing::warn!("the sandbox is unavailable, so no untrusted code will run: {why}")
+            }
         }
+        let sandbox_status = match (&sandbox, config.sandbox.unsafe_no_sandbox) {
+            (Ok(_), false) => "ready".to_owned(),
+            (Ok(_), true) => {
+                "disabled: --unsafe-no-sandbox, generated code runs without isolation".to_owned()
+            }
+            (Err(why), _) => format!("unavailable: {why}"),
+        };
+        let workflow: Result<Arc<dyn Workflow>, String> = match workflows {
+            Workflows::Custom(workflow) => Ok(workflow),
+            Workflows::Disabled => Err("generation is disabled in this instance".to_owned()),
+            Workflows::Generation => match (&llm, &sandbox) {
+                (None, _) => Err(no_llm_reason()),
+                (Some(_), Err(why)) => Err(format!(
+                    "the sandbox is unavailable, so no generated code can be tested: {why}"
+                )),
+                (Some(llm), Ok(sandbox)) => Ok(Arc::new(GenerationWorkflow::new(
+                    llm.clone(),
+                    sandbox.clone(),
+                    Arc::new(EnvManager::new(EnvConfig::new(
+                        config
+                            .sandbox
+                            .uv
+                            .canonicalize()
+                            .unwrap_or_else(|_| config.sandbox.uv.clone()),
+                        &config
+                            .data_dir
+                            .canonicalize()
+                            .unwrap_or_else(|_| config.data_dir.clone()),
+                    ))),
+                    dyn_store.clone(),
+                    GenerationConfig {
+                        max_fix_iterations: config.max_fix_iterations,
+                        limits: Limits::default(),
+                        ruff: config.sandbox.python_env.join("bin/ruff"),
+                    },
+                ))),
+            },
+        };
+        let generation = match &workflow {
+            Ok(_) => Generation::Available,
+            Err(why) => {
+                tracing::warn!("tool generation is unavailable: {why}");
+                Generation::Unavailable(why.clone())
+            }
+        };
+        let workflow = workflow.ok();
 
         let shutdown = CancellationToken::new();
-        let dyn_store: Arc<dyn Store> = store.clone();
         let (engine, jobs): (_, Arc<dyn JobEvents>) = match workflow {
             Some(workflow) => {
                 let engine = Arc::new(Engine::new(
@@ -70,30 +127,13 @@ impl Application {
             None => (None, Arc::new(NoWorkers)),
         };
 
-        let sandbox = probe_sandbox(&config).await;
-        match (&sandbox, config.sandbox.unsafe_no_sandbox) {
-            (Ok(()), false) => tracing::info!("sandbox ready"),
-            (Ok(()), true) => tracing::warn!(
-                "--unsafe-no-sandbox: generated code runs WITHOUT isolation (no namespaces, Landlock or seccomp)"
-            ),
-            (Err(why), _) => {
-                tracing::warn!("the sandbox is unavailable, so no untrusted code will run: {why}")
-            }
-        }
         let state = AppState {
             store: dyn_store,
             settings: Arc::new(ApiSettings {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 generation,
                 job_deadline: config.job_deadline,
-                sandbox: match (sandbox, config.sandbox.unsafe_no_sandbox) {
-                    (Ok(()), false) => "ready".to_owned(),
-                    (Ok(()), true) => {
-                        "disabled: --unsafe-no-sandbox, generated code runs without isolation"
-                            .to_owned()
-                    }
-                    (Err(why), _) => format!("unavailable: {why}"),
-                },
+                sandbox: sandbox_status,
             }),
             jobs,
         };
@@ -205,7 +245,7 @@ fn build_llm(config: &LlmConfig, store: Arc<SqliteStore>) -> anyhow::Result<Opti
 }
 
 /// Starts a sandbox and runs `python -c pass` in it: the sandbox is ready only if that works.
-async fn probe_sandbox(config: &Config) -> Result<(), String> {
+async fn probe_sandbox(config: &Config) -> Result<Arc<Sandbox>, String> {
     let init = match &config.sandbox.init_binary {
         Some(path) => path.clone(),
         None => {
@@ -244,7 +284,7 @@ async fn probe_sandbox(config: &Config) -> Result<(), String> {
             })
             .map_err(|e| e.to_string())?;
         if run.exited_cleanly() {
-            Ok(())
+            Ok(Arc::new(sandbox))
         } else {
             Err(format!(
                 "a trial run failed: exit {:?}, signal {:?}, stderr {:?}",
@@ -269,15 +309,9 @@ impl JobEvents for EngineEvents {
     }
 }
 
-fn generation_unavailable_reason(config: &Config) -> String {
-    if config.llm.is_configured() {
-        "an LLM endpoint is configured, but this build of Toolsmith does not include the \
-         generation workflow yet, so it cannot accept jobs"
-            .to_owned()
-    } else {
-        "no LLM endpoint is configured: set TOOLSMITH_LLM_BASE_URL (or OPENAI_BASE_URL) to an \
-         OpenAI-compatible endpoint, TOOLSMITH_LLM_API_KEY (or OPENAI_API_KEY) if it needs one, \
-         and TOOLSMITH_LLM_MODEL, then restart"
-            .to_owned()
-    }
+fn no_llm_reason() -> String {
+    "no LLM endpoint is configured: set TOOLSMITH_LLM_BASE_URL (or OPENAI_BASE_URL) to an \
+     OpenAI-compatible endpoint, TOOLSMITH_LLM_API_KEY (or OPENAI_API_KEY) if it needs one, \
+     and TOOLSMITH_LLM_MODEL, then restart"
+        .to_owned()
 }

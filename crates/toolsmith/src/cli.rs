@@ -116,6 +116,9 @@ pub struct ServeArgs {
     /// their jobs handed back to the queue.
     #[arg(long, env = "TOOLSMITH_SHUTDOWN_GRACE_S", default_value_t = 10)]
     pub shutdown_grace_s: u64,
+    /// Fix iterations before a requirement that keeps failing its checks fails.
+    #[arg(long, env = "TOOLSMITH_MAX_FIX_ITERATIONS", default_value_t = 5)]
+    pub max_fix_iterations: u32,
     /// Claims of one job (crashed or panicked runs) before its unfinished requirements fail
     /// with INTERNAL_ERROR.
     #[arg(long, env = "TOOLSMITH_MAX_ATTEMPTS", default_value_t = 5)]
@@ -210,6 +213,7 @@ impl ServeArgs {
                 uv: self.uv.clone(),
                 unsafe_no_sandbox: self.unsafe_no_sandbox,
             },
+            max_fix_iterations: self.max_fix_iterations,
         })
     }
 }

@@ -142,6 +142,8 @@ pub struct Config {
     pub job_deadline: Duration,
     pub llm: LlmConfig,
     pub sandbox: SandboxSettings,
+    /// Fix iterations before a requirement fails.
+    pub max_fix_iterations: u32,
 }
 
 /// Where the sandbox finds what it runs.
@@ -180,6 +182,7 @@ impl Config {
             job_deadline: Duration::from_secs(15 * 60),
             llm: LlmConfig::default(),
             sandbox: SandboxSettings::default(),
+            max_fix_iterations: 5,
         }
     }
 

@@ -15,5 +15,5 @@ pub mod cli;
 mod config;
 pub mod telemetry;
 
-pub use app::Application;
+pub use app::{Application, Workflows};
 pub use config::{Config, LlmConfig, SandboxSettings, Secret};

@@ -3,7 +3,7 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Parser;
 use toolsmith::cli::{Cli, Command, SandboxCommand, SandboxExecArgs};
-use toolsmith::{Application, Config, telemetry};
+use toolsmith::{Application, Config, Workflows, telemetry};
 use toolsmith_llm::mock::{MockScript, MockServer};
 use toolsmith_store::SqliteStore;
 
@@ -26,8 +26,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             telemetry::init(args.log_format == "json");
             let config = args.config()?;
-            // Generation arrives with the workflow; until then the service runs without it.
-            let app = Application::build(config, None).await?;
+            let app = Application::build(config, Workflows::Generation).await?;
             let shutdown = app.shutdown_token();
             tokio::spawn(async move {
                 let signal = shutdown_signal().await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use toolsmith::{Application, Config};
+use toolsmith::{Application, Config, Workflows};
 use toolsmith_domain::{ErrorCode, Phase};
 use toolsmith_engine::{EngineConfig, PhaseContext, PhaseOutcome, RequirementError, Workflow};
 use toolsmith_store::{LogLevel, NewGenerationLog, ToolDraft, ToolOutcome};
@@ -167,6 +167,10 @@ pub struct TestOptions {
     pub job_deadline: Duration,
     /// Overrides the sandbox's Python environment (default: the workspace's `.tools/py`).
     pub python_env: Option<PathBuf>,
+    /// An LLM endpoint (the mock server): with no scripted workflow, jobs run the real
+    /// generation workflow against it.
+    pub llm_base_url: Option<String>,
+    pub max_fix_iterations: u32,
 }
 
 impl Default for TestOptions {
@@ -177,6 +181,8 @@ impl Default for TestOptions {
             engine: fast_engine(),
             job_deadline: Duration::from_secs(60),
             python_env: None,
+            llm_base_url: None,
+            max_fix_iterations: 3,
         }
     }
 }
@@ -227,8 +233,19 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         uv: workspace.join(".tools/uv/bin/uv"),
         unsafe_no_sandbox: false,
     };
-    let workflow: Option<Arc<dyn Workflow>> = options.workflow.map(|w| w as Arc<dyn Workflow>);
-    let app = Application::build(config, workflow)
+    if let Some(url) = &options.llm_base_url {
+        config.llm.base_url = Some(url.clone());
+        config.llm.model = Some("mock-model".into());
+        config.llm.timeout = Duration::from_secs(10);
+        config.max_fix_iterations = options.max_fix_iterations;
+    }
+    // Without a scripted workflow the app chooses as `serve` does: generation when an LLM is
+    // configured and the sandbox is ready, else none (and job creation says why).
+    let workflows = match options.workflow {
+        Some(w) => Workflows::Custom(w as Arc<dyn Workflow>),
+        None => Workflows::Generation,
+    };
+    let app = Application::build(config, workflows)
         .await
         .expect("app builds");
     TestApp {

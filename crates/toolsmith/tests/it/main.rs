@@ -1,6 +1,7 @@
 mod cli;
 mod engine;
 mod errors;
+mod generation;
 mod health;
 mod helpers;
 mod jobs;
