@@ -294,4 +294,5 @@ pub struct RegisteredTool {
     pub entry_point: String,
     pub dependencies: Vec<String>,
     pub input_schema: Value,
+    pub test_cases: Value,
 }

@@ -240,7 +240,7 @@ fn tool_summary_from_row(row: &SqliteRow) -> Result<ToolSummary> {
 }
 
 const REGISTERED_TOOL_SELECT: &str = "SELECT t.id, t.name, t.description, v.version, v.code,
-        v.entry_point, v.dependencies, v.input_schema
+        v.entry_point, v.dependencies, v.input_schema, v.test_cases
     FROM tools t JOIN tool_versions v ON v.tool_id = t.id AND v.version = t.current_version";
 
 fn registered_tool_from_row(row: &SqliteRow) -> Result<RegisteredTool> {
@@ -253,6 +253,7 @@ fn registered_tool_from_row(row: &SqliteRow) -> Result<RegisteredTool> {
         entry_point: row.try_get("entry_point")?,
         dependencies: serde_json::from_str(&row.try_get::<String, _>("dependencies")?)?,
         input_schema: serde_json::from_str(&row.try_get::<String, _>("input_schema")?)?,
+        test_cases: serde_json::from_str(&row.try_get::<String, _>("test_cases")?)?,
     })
 }
 

@@ -32,6 +32,22 @@ pub enum Command {
     /// Run code in the sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// The offline demo: the service on the embedded defaults, a scripted model (no tokens
+    /// spent), three requirements turned into tested tools, and an execution of each.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Directory holding the demo's database, environments and sandbox staging.
+    #[arg(long, env = "TOOLSMITH_DATA_DIR", default_value = "./.toolsmith")]
+    pub data_dir: PathBuf,
+    /// The base Python environment made by scripts/setup.sh.
+    #[arg(long, env = "TOOLSMITH_PYTHON_ENV", default_value = "./.tools/py")]
+    pub python_env: PathBuf,
+    /// The uv that makes per-tool environments.
+    #[arg(long, env = "TOOLSMITH_UV", default_value = "./.tools/uv/bin/uv")]
+    pub uv: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,11 +8,13 @@
 //! - `app.rs` — [`Application`]: build, serve, stop.
 //! - `cli.rs` — the subcommands and their flags (each with its environment variable).
 //! - `config.rs` — [`Config`], the typed configuration, and [`Secret`].
+//! - `demo.rs` — `toolsmith demo`, the offline demo.
 //! - `telemetry.rs` — tracing set-up (text or JSON).
 
 mod app;
 pub mod cli;
 mod config;
+pub mod demo;
 pub mod telemetry;
 
 pub use app::{Application, Workflows};

@@ -66,6 +66,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("received {signal}: stopping");
             server.stop().await?;
         }
+        Command::Demo(args) => {
+            telemetry::init(false);
+            toolsmith::demo::run(args).await?;
+        }
         Command::Sandbox(SandboxCommand::Exec(args)) => {
             telemetry::init(false);
             let result = sandbox_exec(args).await?;

@@ -934,6 +934,45 @@ impl GenerationWorkflow {
     }
 }
 
+/// Runs `name(**input)` from `code` once in the sandbox, in the environment of `dependencies`,
+/// through the service's case runner: the result, or why there is none.
+pub async fn run_tool(
+    sandbox: Arc<Sandbox>,
+    envs: Arc<EnvManager>,
+    name: &str,
+    code: &str,
+    dependencies: &[String],
+    input: &Value,
+    limits: Limits,
+) -> Result<Value, String> {
+    let deps = dependencies.to_vec();
+    let env = tokio::task::spawn_blocking(move || envs.ensure(&deps))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let spec = RunSpec {
+        program: cases_program(name, name),
+        files: vec![(
+            PathBuf::from(format!("{name}.py")),
+            code.as_bytes().to_vec(),
+        )],
+        env: cases_env(),
+        python_env: env.path,
+        harness: cases_harness(&json!([{"name": "run", "input": input}])),
+        report: true,
+        limits,
+    };
+    let run = tokio::task::spawn_blocking(move || sandbox.run(&spec))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match case_outcomes(&run, 1)?.pop() {
+        Some(CaseOutcome::Returned { result, .. }) => Ok(result),
+        Some(CaseOutcome::Raised { error, .. }) => Err(error),
+        None => Err("no result".to_owned()),
+    }
+}
+
 /// The last 2,000 characters of some output.
 fn tail(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();

@@ -95,3 +95,45 @@ fn serve_refuses_malformed_llm_headers_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is not `Name: value`"), "{stderr}");
 }
+
+#[test]
+fn the_demo_turns_three_requirements_into_tools_and_runs_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o711),
+    )
+    .expect("chmod");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = Command::new(env!("CARGO_BIN_EXE_toolsmith"))
+        .arg("demo")
+        .env("TOOLSMITH_DATA_DIR", dir.path())
+        .env("TOOLSMITH_PYTHON_ENV", workspace.join(".tools/py"))
+        .env("TOOLSMITH_UV", workspace.join(".tools/uv/bin/uv"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("replays a SCRIPTED model"), "{stdout}");
+    assert!(
+        stdout.contains("job completed: {\"failed\":0,\"successful\":3,\"totalRequested\":3}"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("fix loop: fix 1:"), "{stdout}");
+    assert!(
+        stdout.contains(
+            ">>> calculate_molecular_weight(**{\"smiles\":\"CCO\"}) = {\"molecular_weight\":46.069}"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(">>> celsius_to_fahrenheit(**{\"celsius\":0}) = 32.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(">>> word_frequencies("), "{stdout}");
+}

@@ -1,0 +1,252 @@
+//! `toolsmith demo`: the whole service, offline. A scripted model (the mock LLM with the bundled
+//! `examples/demo-llm.json`) answers; everything else is real — the HTTP API, the job engine,
+//! the static checks, the sandbox, uv environments (RDKit comes from PyPI), the registry.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use toolsmith_engine::run_tool;
+use toolsmith_llm::mock::{MockScript, MockServer};
+use toolsmith_sandbox::envs::{EnvConfig, EnvManager};
+use toolsmith_sandbox::{Limits, Sandbox, SandboxConfig};
+use toolsmith_store::Store;
+
+use crate::cli::DemoArgs;
+use crate::config::SandboxSettings;
+use crate::{Application, Config, Workflows};
+
+const SCRIPT: &str = include_str!("../../../examples/demo-llm.json");
+
+const REQUIREMENTS: &[(&str, &str, &str)] = &[
+    (
+        "I need a tool that calculates the molecular weight of a chemical compound. Please use RDKit if available.",
+        "SMILES string of the molecule",
+        "molecular weight",
+    ),
+    (
+        "Convert a temperature from Celsius to Fahrenheit.",
+        "a temperature in degrees Celsius",
+        "the temperature in degrees Fahrenheit",
+    ),
+    (
+        "Find the most frequent words in a text.",
+        "a text, and how many words to return",
+        "the words and how often each occurs",
+    ),
+];
+
+fn say(line: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_ref());
+    let _ = out.flush();
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    say("Toolsmith demo");
+    say("==============");
+    say(
+        "This demo replays a SCRIPTED model (toolsmith mock-llm with examples/demo-llm.json): no LLM is",
+    );
+    say(
+        "called and no tokens are spent. Everything else is real: the API, the job engine, the static",
+    );
+    say(
+        "checks, the sandbox, the tools' Python environments and the registry. To use a real model, set",
+    );
+    say(
+        "TOOLSMITH_LLM_BASE_URL (and TOOLSMITH_LLM_API_KEY, TOOLSMITH_LLM_MODEL) and run `toolsmith serve`.",
+    );
+    say("");
+
+    let script = MockScript::from_json(SCRIPT).map_err(anyhow::Error::msg)?;
+    let mock = MockServer::spawn(script)
+        .await
+        .context("could not start the mock LLM")?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let data_dir = args.data_dir.canonicalize()?;
+    let mut config = Config::new(data_dir.clone());
+    config.port = 0;
+    config.llm.base_url = Some(mock.base_url());
+    config.llm.model = Some("mock-model".into());
+    config.sandbox = SandboxSettings {
+        init_binary: None,
+        python_env: args.python_env.clone(),
+        uv: args.uv.clone(),
+        unsafe_no_sandbox: false,
+    };
+    let app = Application::build(config, Workflows::Generation).await?;
+    let base = format!("http://127.0.0.1:{}/api/v1", app.port());
+    say(format!("service: {base} (data in {})", data_dir.display()));
+    say(format!("model:   scripted, served at {}", mock.base_url()));
+
+    let client = reqwest::Client::new();
+    let health: Value = client
+        .get(format!("{base}/health"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if health["sandbox"] != "ready" {
+        bail!(
+            "the sandbox is not ready ({}); run scripts/setup.sh",
+            health["sandbox"]
+        );
+    }
+    let body = json!({
+        "toolRequirements": REQUIREMENTS.iter().map(|(d, i, o)| json!({"description": d, "input": i, "output": o})).collect::<Vec<_>>(),
+        "metadata": {"clientId": "toolsmith-demo"}
+    });
+    let created = client
+        .post(format!("{base}/jobs"))
+        .json(&body)
+        .send()
+        .await?;
+    let status = created.status();
+    let created: Value = created.json().await?;
+    if !status.is_success() {
+        bail!("the job was refused ({status}): {}", created["error"]);
+    }
+    let job_id = created["jobId"].as_str().unwrap_or_default().to_owned();
+    let session_id = created["sessionId"].as_str().unwrap_or_default().to_owned();
+    say(format!(
+        "\njob {job_id}: {} requirements\n",
+        REQUIREMENTS.len()
+    ));
+
+    let started = Instant::now();
+    let mut last = String::new();
+    let job = loop {
+        let job: Value = client
+            .get(format!("{base}/jobs/{job_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let status: Value = client
+            .get(format!("{base}/sessions/{session_id}/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let phases: Vec<String> = status["requirements"]
+            .as_array()
+            .map(|rs| {
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "{}:{}",
+                            r["toolName"].as_str().unwrap_or("…"),
+                            if r["status"] == "running" {
+                                r["currentPhase"].as_str().unwrap_or("")
+                            } else {
+                                r["status"].as_str().unwrap_or("")
+                            }
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let line = format!(
+            "{} {:>3}%  {}",
+            job["status"].as_str().unwrap_or(""),
+            status["progress"],
+            phases.join("  ")
+        );
+        if line != last {
+            say(format!(
+                "[{:>5.1}s] {line}",
+                started.elapsed().as_secs_f64()
+            ));
+            last = line;
+        }
+        if ["completed", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or("")) {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+
+    say(format!(
+        "\njob {}: {}",
+        job["status"].as_str().unwrap_or(""),
+        job["summary"]
+    ));
+    let logs: Value = client
+        .get(format!("{base}/sessions/{session_id}/logs?limit=500"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    for fix in logs["items"].as_array().into_iter().flatten().filter(|l| {
+        l["phase"] == "fixing" && l["step"].as_str().unwrap_or("").starts_with("iteration")
+    }) {
+        say(format!(
+            "  fix loop: {}",
+            fix["message"].as_str().unwrap_or("")
+        ));
+    }
+    for failure in job["failures"].as_array().into_iter().flatten() {
+        say(format!(
+            "  failed: {}",
+            failure["error"].as_str().unwrap_or("")
+        ));
+    }
+
+    let store = app.store();
+    let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(
+        std::env::current_exe()?,
+        data_dir.join("sandbox"),
+    ))?);
+    let envs = Arc::new(EnvManager::new(EnvConfig::new(
+        args.uv.canonicalize()?,
+        &data_dir,
+    )));
+    for file in job["toolFiles"].as_array().into_iter().flatten() {
+        let name = file["fileName"]
+            .as_str()
+            .unwrap_or("")
+            .trim_end_matches(".py")
+            .to_owned();
+        say(format!(
+            "\n--- {} ({}) ---",
+            file["filePath"].as_str().unwrap_or(""),
+            file["toolId"].as_str().unwrap_or("")
+        ));
+        say(file["code"].as_str().unwrap_or("").trim_end());
+        let Some(tool) = store.find_tool("anonymous", &name).await? else {
+            continue;
+        };
+        let Some(input) = tool.test_cases.get(0).and_then(|c| c.get("input")).cloned() else {
+            continue;
+        };
+        let result = run_tool(
+            sandbox.clone(),
+            envs.clone(),
+            &name,
+            &tool.code,
+            &tool.dependencies,
+            &input,
+            Limits::default(),
+        )
+        .await;
+        match result {
+            Ok(value) => say(format!(
+                ">>> {name}(**{input}) = {value}   (run in the sandbox)"
+            )),
+            Err(err) => say(format!(">>> {name}(**{input}) failed: {err}")),
+        }
+    }
+    say(format!(
+        "\nThe service's API is documented at http://127.0.0.1:{}/docs while it runs.",
+        app.port()
+    ));
+    app.shutdown_token().cancel();
+    app.run_until_stopped().await?;
+    mock.stop().await?;
+    if job["status"] != "completed" {
+        bail!("the demo job did not complete");
+    }
+    Ok(())
+}
