@@ -98,7 +98,11 @@ impl Application {
                     dyn_store.clone(),
                     GenerationConfig {
                         max_fix_iterations: config.max_fix_iterations,
-                        limits: Limits::default(),
+                        limits: Limits {
+                            wall: config.run_timeout,
+                            cpu_seconds: config.run_timeout.as_secs().max(1),
+                            ..Limits::default()
+                        },
                         ruff: config.sandbox.python_env.join("bin/ruff"),
                     },
                 ))),

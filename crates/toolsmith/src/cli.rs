@@ -32,9 +32,34 @@ pub enum Command {
     /// Run code in the sandbox.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Ask a running server for one tool, follow its progress and print the result.
+    Generate(GenerateArgs),
     /// The offline demo: the service on the embedded defaults, a scripted model (no tokens
     /// spent), three requirements turned into tested tools, and an execution of each.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// What the tool should do.
+    #[arg(long)]
+    pub description: String,
+    /// What the tool takes.
+    #[arg(long)]
+    pub input: String,
+    /// What the tool returns.
+    #[arg(long)]
+    pub output: String,
+    /// The Toolsmith server.
+    #[arg(
+        long,
+        env = "TOOLSMITH_SERVER",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub server: String,
+    /// Sent as X-User-Id.
+    #[arg(long)]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -132,6 +157,9 @@ pub struct ServeArgs {
     /// their jobs handed back to the queue.
     #[arg(long, env = "TOOLSMITH_SHUTDOWN_GRACE_S", default_value_t = 10)]
     pub shutdown_grace_s: u64,
+    /// Seconds each test or case run of a generated tool may take (wall clock and CPU).
+    #[arg(long, env = "TOOLSMITH_RUN_TIMEOUT_S", default_value_t = 30)]
+    pub run_timeout_s: u64,
     /// Fix iterations before a requirement that keeps failing its checks fails.
     #[arg(long, env = "TOOLSMITH_MAX_FIX_ITERATIONS", default_value_t = 5)]
     pub max_fix_iterations: u32,
@@ -230,6 +258,7 @@ impl ServeArgs {
                 unsafe_no_sandbox: self.unsafe_no_sandbox,
             },
             max_fix_iterations: self.max_fix_iterations,
+            run_timeout: Duration::from_secs(self.run_timeout_s.max(1)),
         })
     }
 }

@@ -144,6 +144,8 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// Fix iterations before a requirement fails.
     pub max_fix_iterations: u32,
+    /// Wall clock (and CPU time) of each test or case run of a generated tool.
+    pub run_timeout: Duration,
 }
 
 /// Where the sandbox finds what it runs.
@@ -183,6 +185,7 @@ impl Config {
             llm: LlmConfig::default(),
             sandbox: SandboxSettings::default(),
             max_fix_iterations: 5,
+            run_timeout: Duration::from_secs(30),
         }
     }
 

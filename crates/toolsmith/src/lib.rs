@@ -9,12 +9,14 @@
 //! - `cli.rs` — the subcommands and their flags (each with its environment variable).
 //! - `config.rs` — [`Config`], the typed configuration, and [`Secret`].
 //! - `demo.rs` — `toolsmith demo`, the offline demo.
+//! - `generate.rs` — `toolsmith generate`, one requirement to a running server.
 //! - `telemetry.rs` — tracing set-up (text or JSON).
 
 mod app;
 pub mod cli;
 mod config;
 pub mod demo;
+pub mod generate;
 pub mod telemetry;
 
 pub use app::{Application, Workflows};

@@ -66,6 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("received {signal}: stopping");
             server.stop().await?;
         }
+        Command::Generate(args) => toolsmith::generate::run(args).await?,
         Command::Demo(args) => {
             telemetry::init(false);
             toolsmith::demo::run(args).await?;

@@ -471,18 +471,12 @@ impl GenerationWorkflow {
                 .await
                 .map_err(ai_error)?;
             let code = extract_code(reply.value["code"].as_str().unwrap_or(""));
-            let mut dependencies = state.dependencies.clone();
-            dependencies.extend(clean_dependencies(
+            // A fix states the tool's whole dependency set: a bad dependency can be dropped.
+            state.dependencies = clean_dependencies(
                 reply.value["dependencies"]
                     .as_array()
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
-            ));
-            state.dependencies = clean_dependencies(
-                &dependencies
-                    .into_iter()
-                    .map(Value::String)
-                    .collect::<Vec<_>>(),
             );
             state.code = Some(self.render(
                 &spec,

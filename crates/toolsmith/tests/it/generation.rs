@@ -288,3 +288,187 @@ async fn a_model_that_never_gets_it_right_fails_with_the_last_failure_and_a_vagu
             .contains("does not say what to compute")
     );
 }
+
+#[tokio::test]
+async fn broken_tests_unknown_dependencies_and_hanging_tools_are_fixed_through_the_loop() {
+    let mut rules = Vec::new();
+    // Tests that cannot run: corrected by the model, accepted because the code passes the cases.
+    let mut broken_tests = tool_rules(
+        "Negate an integer",
+        "negate_number",
+        "Negate a number",
+        json!([{"name": "two", "input": {"x": 2}, "expectedOutput": -2, "description": ""}]),
+        "-x",
+        None,
+        "    assert negate_number(2) == -2",
+    );
+    broken_tests[3] = json!({"phase": "tests", "contains": "negate_number", "reply": {"json": {"testCode": "from negate_number import negate_number\n\ndef test_broken(:\n    pass\n"}}});
+    broken_tests.push(json!({"phase": "fix", "contains": "negate_number", "reply": {"json": {
+        "code": code("negate_number", "-x"), "dependencies": [], "explanation": "the code was right; the tests did not parse",
+        "testCode": tests("negate_number", "    assert negate_number(2) == -2"),
+        "testCorrectionJustification": "the test module had a syntax error; the code passes every spec case"}}}));
+    rules.extend(broken_tests);
+    // An unknown dependency: the install error goes back to the model, which drops it.
+    let mut unknown_dep = tool_rules(
+        "Halve an integer",
+        "halve_number",
+        "Halve a number",
+        json!([{"name": "four", "input": {"x": 4}, "expectedOutput": 2, "description": ""}]),
+        "x // 2",
+        Some("x // 2"),
+        "    assert halve_number(4) == 2",
+    );
+    unknown_dep[2] = json!({"phase": "implementation", "contains": "halve_number", "reply": {"json": {"code": code("halve_number", "x // 2"), "entryPoint": "halve_number", "dependencies": ["toolsmith-surely-no-such-package-zz"]}}});
+    rules.extend(unknown_dep);
+    // A tool that hangs: the run's wall clock ends it, and the failure says so.
+    let mut hang = tool_rules(
+        "Increment an integer",
+        "increment_number",
+        "Increment a number",
+        json!([{"name": "one", "input": {"x": 1}, "expectedOutput": 2, "description": ""}]),
+        "x + 1",
+        Some("x + 1"),
+        "    assert increment_number(1) == 2",
+    );
+    hang[2] = json!({"phase": "implementation", "contains": "increment_number", "reply": {"json": {"code":
+        "import time\n\n\ndef increment_number(x: int) -> int:\n    \"\"\"Add one.\"\"\"\n    while True:\n        time.sleep(1)\n", "entryPoint": "increment_number", "dependencies": []}}});
+    rules.extend(hang);
+    let (app, mock) = generation_app(rules, 3).await;
+    let done = submit(
+        &app,
+        &[
+            "Negate an integer",
+            "Halve an integer",
+            "Increment an integer",
+        ],
+    )
+    .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(done["summary"]["successful"], 3, "{done:#}");
+    let prompts: Vec<String> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r["response_format"]["json_schema"]["name"] == "fix")
+        .map(|r| r["messages"].to_string())
+        .collect();
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.contains("could not collect") || p.contains("test_negate_number.py")),
+        "{prompts:#?}"
+    );
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.contains("dependency error")
+                && p.contains("toolsmith-surely-no-such-package-zz")),
+        "{prompts:#?}"
+    );
+    assert!(
+        prompts.iter().any(|p| p.contains("WallTime")),
+        "{prompts:#?}"
+    );
+    let logs = app
+        .get(&format!(
+            "/api/v1/sessions/{}/logs?limit=500",
+            done["sessionId"].as_str().unwrap_or("")
+        ))
+        .await
+        .body;
+    assert!(logs["items"].as_array().expect("logs").iter().any(|l| {
+        l["step"] == "test-correction"
+            && l["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("tests corrected by the model")
+    }));
+}
+
+#[tokio::test]
+async fn generate_follows_one_requirement_on_a_running_server() {
+    let rules = tool_rules(
+        "Double an integer",
+        "double_number",
+        "Double a number",
+        json!([{"name": "two", "input": {"x": 2}, "expectedOutput": 4, "description": ""}]),
+        "2 * x",
+        None,
+        "    assert double_number(2) == 4",
+    );
+    let (app, _mock) = generation_app(rules, 3).await;
+    let server = app.address.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_toolsmith"))
+            .args([
+                "generate",
+                "--description",
+                "Double an integer",
+                "--input",
+                "an integer x",
+                "--output",
+                "an integer",
+                "--server",
+                &server,
+            ])
+            .output()
+            .expect("run generate")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("completed"), "{stdout}");
+    assert!(stdout.contains("# tools/double_number.py"), "{stdout}");
+    assert!(
+        stdout.contains("def double_number(x: int) -> int:"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_without_duplicates() {
+    let mut rules = tool_rules(
+        "Double an integer",
+        "double_number",
+        "Double a number",
+        json!([{"name": "two", "input": {"x": 2}, "expectedOutput": 4, "description": ""}]),
+        "2 * x",
+        None,
+        "    assert double_number(2) == 4",
+    );
+    // The tests take a while to write: the service dies meanwhile.
+    rules[3]["delayMs"] = json!(1500);
+    let (app, mock) = generation_app(rules.clone(), 3).await;
+    let reply = app
+        .post_json("/api/v1/jobs", &json!({"toolRequirements": [{"description": "Double an integer", "input": "an integer x", "output": "an integer"}]}))
+        .await;
+    let job_id = reply.body["jobId"].as_str().expect("id").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while rules_hits(&mock, &rules, "tests") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tests phase never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let data_dir = app.data_dir.clone();
+    app.crash().await;
+
+    let app = spawn_app_with(TestOptions {
+        data_dir: Some(data_dir),
+        workflow: None,
+        llm_base_url: Some(mock.base_url()),
+        ..TestOptions::default()
+    })
+    .await;
+    let done = wait_long(&app, &job_id).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(app.store().tool_count().await.expect("count"), 1);
+    // Specification and plan were not asked for again: the resumed run started at its checkpoint.
+    assert_eq!(rules_hits(&mock, &rules, "specification"), 1);
+    assert_eq!(rules_hits(&mock, &rules, "plan"), 1);
+}

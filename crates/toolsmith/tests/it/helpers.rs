@@ -238,6 +238,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
         config.llm.model = Some("mock-model".into());
         config.llm.timeout = Duration::from_secs(10);
         config.max_fix_iterations = options.max_fix_iterations;
+        config.run_timeout = Duration::from_secs(4);
     }
     // Without a scripted workflow the app chooses as `serve` does: generation when an LLM is
     // configured and the sandbox is ready, else none (and job creation says why).
