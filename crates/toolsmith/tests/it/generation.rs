@@ -472,3 +472,41 @@ async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_withou
     assert_eq!(rules_hits(&mock, &rules, "specification"), 1);
     assert_eq!(rules_hits(&mock, &rules, "plan"), 1);
 }
+
+#[tokio::test]
+async fn cancelling_mid_generation_stops_the_job_and_registers_nothing() {
+    let mut rules = tool_rules(
+        "Double an integer",
+        "double_number",
+        "Double a number",
+        json!([{"name": "two", "input": {"x": 2}, "expectedOutput": 4, "description": ""}]),
+        "2 * x",
+        None,
+        "    assert double_number(2) == 4",
+    );
+    rules[3]["delayMs"] = json!(5000);
+    let (app, mock) = generation_app(rules.clone(), 3).await;
+    let reply = app
+        .post_json("/api/v1/jobs", &json!({"toolRequirements": [{"description": "Double an integer", "input": "an integer x", "output": "an integer"}]}))
+        .await;
+    let job_id = reply.body["jobId"].as_str().expect("id").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while rules_hits(&mock, &rules, "tests") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tests phase never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancel = app
+        .post_json(&format!("/api/v1/jobs/{job_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    assert_eq!(cancel.body["status"], "cancelled");
+    // Well past the model's delay: still cancelled, nothing registered.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let job = app.get(&format!("/api/v1/jobs/{job_id}")).await.body;
+    assert_eq!(job["status"], "cancelled", "{job:#}");
+    assert_eq!(job["failures"][0]["code"], "JOB_CANCELLED");
+    assert_eq!(app.store().tool_count().await.expect("count"), 0);
+}
