@@ -43,7 +43,8 @@ pub fn check_compliance(module: &Module, entry: &str, spec: &[SpecParameter]) ->
                     wanted.name
                 ),
             )),
-            Some(p) if !wanted.required && !p.has_default => findings.push(Finding::warning(
+            // The input schema will say it may be left out: the code must agree.
+            Some(p) if !wanted.required && !p.has_default => findings.push(Finding::error(
                 "optional-without-default",
                 line,
                 format!(

@@ -4,6 +4,10 @@
 /// The code in a model's answer: the first fenced block (```python or plain ```), or the
 /// whole text when there is no fence.
 pub fn extract_code(text: &str) -> String {
+    // Code that parses as it is stays as it is (it may well contain ``` in a string).
+    if crate::Module::parse(text).is_ok() {
+        return text.trim().to_owned() + "\n";
+    }
     let Some(start) = text.find("```") else {
         return text.trim().to_owned() + "\n";
     };
@@ -65,6 +69,11 @@ mod tests {
         assert_eq!(extract_code("Here:\n```\nx = 1\n```"), "x = 1\n");
         assert_eq!(extract_code("x = 1"), "x = 1\n");
         assert_eq!(extract_code("```py\nx = '```'\n```"), "x = '```'\n");
+        // Unfenced code with a fence inside a string is kept whole.
+        assert_eq!(
+            extract_code("FENCE = '```'\nx = 1\n"),
+            "FENCE = '```'\nx = 1\n"
+        );
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct GenerateArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Directory holding the demo's database, environments and sandbox staging.
+    /// The data directory; the demo works in its `demo` subdirectory, made anew each run.
     #[arg(long, env = "TOOLSMITH_DATA_DIR", default_value = "./.toolsmith")]
     pub data_dir: PathBuf,
     /// The base Python environment made by scripts/setup.sh.

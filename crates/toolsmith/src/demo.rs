@@ -65,8 +65,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mock = MockServer::spawn(script)
         .await
         .context("could not start the mock LLM")?;
-    std::fs::create_dir_all(&args.data_dir)?;
-    let data_dir = args.data_dir.canonicalize()?;
+    // The demo's own directory, new each run: it never touches `serve`'s data, never picks up
+    // its jobs, and always shows the whole workflow (nothing reused from an earlier run).
+    let demo_dir = args.data_dir.join("demo");
+    if demo_dir.exists() {
+        std::fs::remove_dir_all(&demo_dir)
+            .with_context(|| format!("could not clear {}", demo_dir.display()))?;
+    }
+    std::fs::create_dir_all(&demo_dir)?;
+    let data_dir = demo_dir.canonicalize()?;
     let mut config = Config::new(data_dir.clone());
     config.port = 0;
     config.llm.base_url = Some(mock.base_url());

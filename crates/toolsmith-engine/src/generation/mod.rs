@@ -81,21 +81,31 @@ const STDLIB: &[&str] = &[
     "base64",
     "binascii",
     "bisect",
+    "builtins",
+    "bz2",
     "calendar",
     "cmath",
+    "codecs",
     "collections",
+    "colorsys",
     "concurrent",
     "contextlib",
     "copy",
     "csv",
+    "ctypes",
     "dataclasses",
     "datetime",
     "decimal",
     "difflib",
     "email",
     "enum",
+    "errno",
+    "fnmatch",
     "fractions",
     "functools",
+    "gc",
+    "getpass",
+    "gettext",
     "glob",
     "gzip",
     "hashlib",
@@ -103,47 +113,78 @@ const STDLIB: &[&str] = &[
     "hmac",
     "html",
     "http",
+    "importlib",
+    "inspect",
     "io",
     "ipaddress",
     "itertools",
     "json",
+    "keyword",
     "locale",
     "logging",
+    "lzma",
     "math",
+    "mimetypes",
+    "multiprocessing",
     "numbers",
     "operator",
     "os",
     "pathlib",
+    "pickle",
+    "platform",
     "pprint",
+    "queue",
     "random",
     "re",
     "secrets",
+    "shelve",
+    "shlex",
     "shutil",
+    "signal",
     "socket",
     "sqlite3",
+    "ssl",
     "statistics",
     "string",
     "struct",
+    "subprocess",
     "sys",
+    "tarfile",
     "tempfile",
     "textwrap",
+    "threading",
     "time",
+    "timeit",
+    "tomllib",
+    "traceback",
+    "types",
     "typing",
     "unicodedata",
+    "unittest",
     "urllib",
     "uuid",
     "warnings",
+    "weakref",
     "xml",
     "zipfile",
     "zlib",
+    "zoneinfo",
 ];
 
 fn ai_error(err: LlmError) -> RequirementError {
     RequirementError::new(err.code(), err.to_string())
 }
 
-fn state_of(ctx: &PhaseContext) -> State {
-    serde_json::from_value(ctx.checkpoint.clone()).unwrap_or_default()
+fn state_of(ctx: &PhaseContext) -> Result<State, RequirementError> {
+    if ctx.checkpoint.is_null() || ctx.checkpoint == json!({}) {
+        return Ok(State::default());
+    }
+    serde_json::from_value(ctx.checkpoint.clone()).map_err(|err| {
+        RequirementError::new(
+            ErrorCode::InternalError,
+            format!("the saved state of this requirement is unreadable: {err}"),
+        )
+    })
 }
 
 fn save(ctx: &mut PhaseContext, state: &State) {
@@ -197,8 +238,9 @@ fn clean_dependencies(declared: &[Value]) -> Vec<String> {
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .filter(|d| {
+            // `collections.abc`, `urllib.parse`: the top-level module decides.
             let name = d
-                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
                 .next()
                 .unwrap_or("");
             !STDLIB.contains(&name.to_ascii_lowercase().as_str())
@@ -465,6 +507,7 @@ impl GenerationWorkflow {
                         &spec,
                         state.code.as_deref().unwrap_or(""),
                         state.test_code.as_deref().unwrap_or(""),
+                        &state.dependencies,
                         &failure,
                     ),
                 )
@@ -654,7 +697,7 @@ impl GenerationWorkflow {
         let spec = state.spec.clone().unwrap_or_default();
         let name = tool_name(state);
         let code = state.code.clone().unwrap_or_default();
-        let findings = self.static_findings(&spec, &name, &code);
+        let findings = self.static_findings(&spec, &name, &code).await;
         let errors: Vec<&Finding> = findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
@@ -784,7 +827,7 @@ impl GenerationWorkflow {
         })
     }
 
-    fn static_findings(&self, spec: &Value, name: &str, code: &str) -> Vec<Finding> {
+    async fn static_findings(&self, spec: &Value, name: &str, code: &str) -> Vec<Finding> {
         let module = match Module::parse(code) {
             Ok(module) => module,
             Err(err) => {
@@ -804,9 +847,17 @@ impl GenerationWorkflow {
             .collect();
         let mut findings = scan(&module, policy);
         findings.extend(check_compliance(&module, name, &params));
-        match lint(&self.config.ruff, code, &format!("{name}.py")) {
-            Ok(lints) => findings.extend(lints),
-            Err(err) => tracing::warn!(error = %err, "ruff could not run; lint skipped"),
+        let (ruff, source, file) = (
+            self.config.ruff.clone(),
+            code.to_owned(),
+            format!("{name}.py"),
+        );
+        // ruff is a process: not on the async threads.
+        let linted = tokio::task::spawn_blocking(move || lint(&ruff, &source, &file)).await;
+        match linted {
+            Ok(Ok(lints)) => findings.extend(lints),
+            Ok(Err(err)) => tracing::warn!(error = %err, "ruff could not run; lint skipped"),
+            Err(err) => tracing::warn!(error = %err, "the lint task failed; lint skipped"),
         }
         findings
     }
@@ -981,7 +1032,7 @@ impl Workflow for GenerationWorkflow {
         phase: Phase,
         ctx: &mut PhaseContext,
     ) -> Result<PhaseOutcome, RequirementError> {
-        let mut state = state_of(ctx);
+        let mut state = state_of(ctx)?;
         let outcome = match phase {
             Phase::Specification => self.specification(ctx, &mut state).await,
             Phase::Planning => self.planning(ctx, &mut state).await,

@@ -104,17 +104,29 @@ pub fn tests(spec: &Value, code: &str) -> Vec<Message> {
     ]
 }
 
-pub fn fix(spec: &Value, code: &str, test_code: &str, failure: &str) -> Vec<Message> {
+pub fn fix(
+    spec: &Value,
+    code: &str,
+    test_code: &str,
+    dependencies: &[String],
+    failure: &str,
+) -> Vec<Message> {
     let name = spec["toolName"].as_str().unwrap_or("tool");
     vec![
         Message::system(format!(
             "You fix a Python tool that failed its checks. Answer with the fix JSON: `code` (the whole corrected module, \
-             same entry function `{name}`), `dependencies`, and `explanation` (what was wrong). Change the tests \
+             same entry function `{name}`), `dependencies` (the COMPLETE list of PyPI packages the corrected tool needs; \
+             an empty list means none), and `explanation` (what was wrong). Change the tests \
              (`testCode`, with `testCorrectionJustification`) only when they contradict the specification's own test \
              cases; the specification wins. Keep every rule the tool had to follow."
         )),
         Message::user(format!(
-            "Specification:\n{spec:#}\n\nTool:\n```python\n{code}```\n\nTests:\n```python\n{test_code}```\n\nWhat failed:\n{failure}"
+            "Specification:\n{spec:#}\n\nTool:\n```python\n{code}```\n\nCurrent dependencies: {}\n\nTests:\n```python\n{test_code}```\n\nWhat failed:\n{failure}",
+            if dependencies.is_empty() {
+                "none".to_owned()
+            } else {
+                dependencies.join(", ")
+            }
         )),
     ]
 }

@@ -222,6 +222,44 @@ async fn a_job_of_two_requirements_produces_two_tested_tools_and_a_second_job_re
     assert_eq!(rules_hits(&mock, &rules, "implementation"), implementations);
     assert_eq!(again["toolFiles"][0]["toolId"], files[0]["toolId"]);
     assert_eq!(app.store().tool_count().await.expect("count"), 2);
+    // Not merely answered from the LLM cache: the search found the tools, the second session
+    // never reached implementation, and no new version was registered.
+    let logs = app
+        .get(&format!(
+            "/api/v1/sessions/{}/logs?limit=500",
+            again["sessionId"].as_str().unwrap_or("")
+        ))
+        .await
+        .body;
+    let items = logs["items"].as_array().expect("logs");
+    assert_eq!(
+        items
+            .iter()
+            .filter(|l| l["phase"] == "searching" && l["step"] == "reuse")
+            .count(),
+        2,
+        "{logs:#}"
+    );
+    assert!(
+        !items.iter().any(|l| l["phase"] == "implementation"),
+        "{logs:#}"
+    );
+    assert_eq!(again["toolFiles"][0]["code"], files[0]["code"]);
+    let tools = app
+        .get(&format!(
+            "/api/v1/sessions/{}/tools",
+            again["sessionId"].as_str().unwrap_or("")
+        ))
+        .await
+        .body;
+    assert!(
+        tools["items"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .all(|t| t["version"] == "1.0.0"),
+        "{tools:#}"
+    );
 }
 
 #[tokio::test]
@@ -468,9 +506,34 @@ async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_withou
     let done = wait_long(&app, &job_id).await;
     assert_eq!(done["status"], "completed", "{done:#}");
     assert_eq!(app.store().tool_count().await.expect("count"), 1);
-    // Specification and plan were not asked for again: the resumed run started at its checkpoint.
-    assert_eq!(rules_hits(&mock, &rules, "specification"), 1);
-    assert_eq!(rules_hits(&mock, &rules, "plan"), 1);
+    // The resumed run started at its checkpoint: specification and plan ran once (a restart
+    // from scratch would log them again, from the LLM cache), one version was registered.
+    let logs = app
+        .get(&format!(
+            "/api/v1/sessions/{}/logs?limit=500",
+            done["sessionId"].as_str().unwrap_or("")
+        ))
+        .await
+        .body;
+    let items = logs["items"].as_array().expect("logs");
+    assert!(items.iter().any(|l| l["step"] == "resumed"), "{logs:#}");
+    for phase in ["specification", "plan"] {
+        let asked = items
+            .iter()
+            .filter(|l| {
+                l["phase"] == phase && (l["step"] == "llm-call" || l["step"] == "llm-cache-hit")
+            })
+            .count();
+        assert_eq!(asked, 1, "{phase}: {logs:#}");
+    }
+    let tools = app
+        .get(&format!(
+            "/api/v1/sessions/{}/tools",
+            done["sessionId"].as_str().unwrap_or("")
+        ))
+        .await
+        .body;
+    assert_eq!(tools["items"][0]["version"], "1.0.0");
 }
 
 #[tokio::test]
