@@ -2,9 +2,7 @@
 //! `examples/demo-llm.json`) answers; everything else is real — the HTTP API, the job engine,
 //! the static checks, the sandbox, uv environments (RDKit comes from PyPI), the registry.
 
-use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -16,6 +14,7 @@ use toolsmith_store::Store;
 
 use crate::cli::DemoArgs;
 use crate::config::SandboxSettings;
+use crate::follow::{follow, say, submit};
 use crate::{Application, Config, Workflows};
 
 const SCRIPT: &str = include_str!("../../../examples/demo-llm.json");
@@ -37,12 +36,6 @@ const REQUIREMENTS: &[(&str, &str, &str)] = &[
         "the words and how often each occurs",
     ),
 ];
-
-fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", line.as_ref());
-    let _ = out.flush();
-}
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     say("Toolsmith demo");
@@ -106,74 +99,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "toolRequirements": REQUIREMENTS.iter().map(|(d, i, o)| json!({"description": d, "input": i, "output": o})).collect::<Vec<_>>(),
         "metadata": {"clientId": "toolsmith-demo"}
     });
-    let created = client
-        .post(format!("{base}/jobs"))
-        .json(&body)
-        .send()
-        .await?;
-    let status = created.status();
-    let created: Value = created.json().await?;
-    if !status.is_success() {
-        bail!("the job was refused ({status}): {}", created["error"]);
-    }
-    let job_id = created["jobId"].as_str().unwrap_or_default().to_owned();
-    let session_id = created["sessionId"].as_str().unwrap_or_default().to_owned();
+    let submitted = submit(&client, &base, &body, None).await?;
+    let (job_id, session_id) = (submitted.job_id.clone(), submitted.session_id.clone());
     say(format!(
         "\njob {job_id}: {} requirements\n",
         REQUIREMENTS.len()
     ));
-
-    let started = Instant::now();
-    let mut last = String::new();
-    let job = loop {
-        let job: Value = client
-            .get(format!("{base}/jobs/{job_id}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let status: Value = client
-            .get(format!("{base}/sessions/{session_id}/status"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let phases: Vec<String> = status["requirements"]
-            .as_array()
-            .map(|rs| {
-                rs.iter()
-                    .map(|r| {
-                        format!(
-                            "{}:{}",
-                            r["toolName"].as_str().unwrap_or("…"),
-                            if r["status"] == "running" {
-                                r["currentPhase"].as_str().unwrap_or("")
-                            } else {
-                                r["status"].as_str().unwrap_or("")
-                            }
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let line = format!(
-            "{} {:>3}%  {}",
-            job["status"].as_str().unwrap_or(""),
-            status["progress"],
-            phases.join("  ")
-        );
-        if line != last {
-            say(format!(
-                "[{:>5.1}s] {line}",
-                started.elapsed().as_secs_f64()
-            ));
-            last = line;
-        }
-        if ["completed", "failed", "cancelled"].contains(&job["status"].as_str().unwrap_or("")) {
-            break job;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let job = follow(&client, &base, &submitted).await?;
 
     say(format!(
         "\njob {}: {}",

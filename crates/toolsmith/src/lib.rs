@@ -10,12 +10,14 @@
 //! - `config.rs` — [`Config`], the typed configuration, and [`Secret`].
 //! - `demo.rs` — `toolsmith demo`, the offline demo.
 //! - `generate.rs` — `toolsmith generate`, one requirement to a running server.
+//! - `follow.rs` — submitting a job and following it, for those two.
 //! - `telemetry.rs` — tracing set-up (text or JSON).
 
 mod app;
 pub mod cli;
 mod config;
 pub mod demo;
+mod follow;
 pub mod generate;
 pub mod telemetry;
 

@@ -467,8 +467,11 @@ async fn generate_follows_one_requirement_on_a_running_server() {
     );
 }
 
-#[tokio::test]
-async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_without_duplicates() {
+/// A job for `double_number` whose tests take `delay_ms` to write, once its tests phase has
+/// started.
+async fn double_number_job_waiting_for_tests(
+    delay_ms: u64,
+) -> (TestApp, MockServer, Vec<Value>, String) {
     let mut rules = tool_rules(
         "Double an integer",
         "double_number",
@@ -478,8 +481,7 @@ async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_withou
         None,
         "    assert double_number(2) == 4",
     );
-    // The tests take a while to write: the service dies meanwhile.
-    rules[3]["delayMs"] = json!(1500);
+    rules[3]["delayMs"] = json!(delay_ms);
     let (app, mock) = generation_app(rules.clone(), 3).await;
     let reply = app
         .post_json("/api/v1/jobs", &json!({"toolRequirements": [{"description": "Double an integer", "input": "an integer x", "output": "an integer"}]}))
@@ -493,6 +495,13 @@ async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_withou
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    (app, mock, rules, job_id)
+}
+
+#[tokio::test]
+async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_without_duplicates() {
+    // The tests take a while to write: the service dies meanwhile.
+    let (app, mock, _rules, job_id) = double_number_job_waiting_for_tests(1500).await;
     let data_dir = app.data_dir.clone();
     app.crash().await;
 
@@ -538,29 +547,7 @@ async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_withou
 
 #[tokio::test]
 async fn cancelling_mid_generation_stops_the_job_and_registers_nothing() {
-    let mut rules = tool_rules(
-        "Double an integer",
-        "double_number",
-        "Double a number",
-        json!([{"name": "two", "input": {"x": 2}, "expectedOutput": 4, "description": ""}]),
-        "2 * x",
-        None,
-        "    assert double_number(2) == 4",
-    );
-    rules[3]["delayMs"] = json!(5000);
-    let (app, mock) = generation_app(rules.clone(), 3).await;
-    let reply = app
-        .post_json("/api/v1/jobs", &json!({"toolRequirements": [{"description": "Double an integer", "input": "an integer x", "output": "an integer"}]}))
-        .await;
-    let job_id = reply.body["jobId"].as_str().expect("id").to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while rules_hits(&mock, &rules, "tests") == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the tests phase never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (app, _mock, _rules, job_id) = double_number_job_waiting_for_tests(5000).await;
     let cancel = app
         .post_json(&format!("/api/v1/jobs/{job_id}/cancel"), &json!({}))
         .await;
