@@ -6,7 +6,8 @@ use serde_json::Value;
 use toolsmith_domain::time::format_ms;
 use toolsmith_domain::{RequestMetadata, RequirementStatus, ToolRequirement};
 use toolsmith_store::{
-    GenerationLogRecord, JobRecord, Page, SessionRecord, ToolFileRecord, ToolSummary,
+    GenerationLogRecord, JobRecord, Page, SessionRecord, ToolFileRecord, ToolRecord, ToolSummary,
+    VersionRecord,
 };
 use utoipa::ToSchema;
 
@@ -403,4 +404,99 @@ pub struct HealthResponse {
     /// Addition: whether untrusted code can run here (`ready`, or `unavailable: <why>`).
     #[schema(example = "ready")]
     pub sandbox: String,
+}
+
+/// A tool, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolBody {
+    pub tool_id: String,
+    pub name: String,
+    pub description: String,
+    pub user_id: String,
+    /// draft, registered, deprecated or failed.
+    pub status: String,
+    pub current_version: String,
+    pub tags: Vec<String>,
+    pub quality_score: f64,
+    pub usage_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ToolRecord> for ToolBody {
+    fn from(t: &ToolRecord) -> Self {
+        ToolBody {
+            tool_id: t.id.clone(),
+            name: t.name.clone(),
+            description: t.description.clone(),
+            user_id: t.user_id.clone(),
+            status: t.status.clone(),
+            current_version: t.current_version.clone(),
+            tags: t.tags.clone(),
+            quality_score: t.quality_score,
+            usage_count: t.usage_count,
+            created_at: format_ms(t.created_at),
+            updated_at: format_ms(t.updated_at),
+        }
+    }
+}
+
+/// One immutable version of a tool.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionBody {
+    pub version: String,
+    pub code: String,
+    pub sha256: String,
+    pub entry_point: String,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    pub dependencies: Vec<String>,
+    pub test_code: Option<String>,
+    pub test_cases: Value,
+    pub spec: Option<Value>,
+    pub plan: Option<Value>,
+    pub provenance: Value,
+    pub change_reason: String,
+    pub created_at: String,
+}
+
+impl From<&VersionRecord> for VersionBody {
+    fn from(v: &VersionRecord) -> Self {
+        VersionBody {
+            version: v.version.clone(),
+            code: v.code.clone(),
+            sha256: v.sha256.clone(),
+            entry_point: v.entry_point.clone(),
+            input_schema: v.input_schema.clone(),
+            output_schema: v.output_schema.clone(),
+            dependencies: v.dependencies.clone(),
+            test_code: v.test_code.clone(),
+            test_cases: v.test_cases.clone(),
+            spec: v.spec.clone(),
+            plan: v.plan.clone(),
+            provenance: serde_json::json!({"jobId": v.job_id, "sessionId": v.session_id, "model": v.model, "createdAt": format_ms(v.created_at)}),
+            change_reason: v.change_reason.clone(),
+            created_at: format_ms(v.created_at),
+        }
+    }
+}
+
+/// A tool with its current version.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolDetail {
+    #[serde(flatten)]
+    pub tool: ToolBody,
+    pub current: VersionBody,
+}
+
+impl ToolDetail {
+    pub fn new(tool: &ToolRecord, version: &VersionRecord) -> Self {
+        ToolDetail {
+            tool: tool.into(),
+            current: version.into(),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{health, jobs, sessions};
+use crate::routes::{health, jobs, sessions, tools};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,12 +15,15 @@ use crate::routes::{health, jobs, sessions};
         jobs::create_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job,
         sessions::get_session, sessions::session_tools, sessions::session_status,
         sessions::session_logs, sessions::sessions_of_user, sessions::sessions_with_status,
+        tools::list_tools, tools::get_tool, tools::tool_versions, tools::tool_version,
+        tools::rollback, tools::deprecate, tools::docs, tools::manifest,
     ),
     components(schemas(crate::error::ErrorResponse)),
     tags(
         (name = "health"),
         (name = "jobs", description = "Tool generation jobs"),
         (name = "sessions", description = "The workflow behind each job"),
+        (name = "tools", description = "The registry of generated tools"),
     )
 )]
 pub struct ApiDoc;

@@ -106,6 +106,23 @@ pub trait Store: Send + Sync + 'static {
     /// The tool files a job produced, in requirement order.
     async fn job_tool_files(&self, job_id: &str) -> Result<Vec<ToolFileRecord>>;
     async fn tool_count(&self) -> Result<u64>;
+    async fn list_tools(&self, filter: &ToolFilter, page: &PageRequest)
+    -> Result<Page<ToolRecord>>;
+    async fn get_tool(&self, tool_id: &str) -> Result<Option<ToolRecord>>;
+    /// A tool's versions, newest first.
+    async fn tool_versions(&self, tool_id: &str, page: &PageRequest)
+    -> Result<Page<VersionRecord>>;
+    async fn tool_version(&self, tool_id: &str, version: &str) -> Result<Option<VersionRecord>>;
+    /// Points the tool at `version` (default: the version registered before the current one).
+    /// Versions never change; only the pointer moves, so rolling forward is the same call.
+    async fn rollback_tool(
+        &self,
+        tool_id: &str,
+        version: Option<&str>,
+        now: i64,
+    ) -> Result<RollbackOutcome>;
+    /// Marks the tool deprecated; `None` when there is no such tool.
+    async fn deprecate_tool(&self, tool_id: &str, now: i64) -> Result<Option<ToolRecord>>;
     /// The user's registered tool called `name`, at its current version.
     async fn find_tool(&self, user_id: &str, name: &str) -> Result<Option<RegisteredTool>>;
     /// The user's registered tools at their current versions, most recently updated first.

@@ -296,3 +296,61 @@ pub struct RegisteredTool {
     pub input_schema: Value,
     pub test_cases: Value,
 }
+
+/// A tool (seed 002 `tools`), without its versions.
+#[derive(Debug, Clone)]
+pub struct ToolRecord {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub current_version: String,
+    pub tags: Vec<String>,
+    pub quality_score: f64,
+    pub usage_count: i64,
+    pub session_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One immutable version of a tool.
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub tool_id: String,
+    pub version: String,
+    pub code: String,
+    pub sha256: String,
+    pub entry_point: String,
+    pub input_schema: Value,
+    pub output_schema: Value,
+    pub dependencies: Vec<String>,
+    pub test_code: Option<String>,
+    pub test_cases: Value,
+    pub spec: Option<Value>,
+    pub plan: Option<Value>,
+    pub job_id: Option<String>,
+    pub session_id: Option<String>,
+    pub model: Option<String>,
+    pub change_reason: String,
+    pub created_at: i64,
+}
+
+/// Which tools to list.
+#[derive(Debug, Clone, Default)]
+pub struct ToolFilter {
+    pub user_id: Option<String>,
+    /// Matched against name and description.
+    pub text: Option<String>,
+    pub status: Option<String>,
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RollbackOutcome {
+    Done(Box<ToolRecord>),
+    NoSuchTool,
+    NoSuchVersion,
+    /// No version older than the current one (rollback without a target).
+    NoEarlierVersion,
+}

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -26,8 +27,9 @@ use crate::page::{Cursor, Page, PageRequest};
 use crate::{
     CachedCompletion, CancelOutcome, GenerationLogRecord, JobRecord, Lease, LeaseState,
     LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RegisteredTool,
-    RequirementRecord, Result, SessionFilter, SessionRecord, Store, StoreError, TokenUsage,
-    ToolFileRecord, ToolOutcome, ToolSummary, migrate,
+    RequirementRecord, Result, RollbackOutcome, SessionFilter, SessionRecord, Store, StoreError,
+    TokenUsage, ToolFileRecord, ToolFilter, ToolOutcome, ToolRecord, ToolSummary, VersionRecord,
+    migrate,
 };
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,53 @@ fn tool_summary_from_row(row: &SqliteRow) -> Result<ToolSummary> {
         current_version: row.try_get("current_version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn tool_from_row(row: &SqliteRow) -> Result<ToolRecord> {
+    Ok(ToolRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        status: row.try_get("status")?,
+        current_version: row.try_get("current_version")?,
+        tags: serde_json::from_str(&row.try_get::<String, _>("tags")?)?,
+        quality_score: row.try_get("quality_score")?,
+        usage_count: row.try_get("usage_count")?,
+        session_id: row.try_get("session_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn version_from_row(row: &SqliteRow) -> Result<VersionRecord> {
+    let json = |column: &str| -> Result<Value> {
+        Ok(serde_json::from_str(&row.try_get::<String, _>(column)?)?)
+    };
+    let optional_json = |column: &str| -> Result<Option<Value>> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| serde_json::from_str(&text).map_err(StoreError::from))
+            .transpose()
+    };
+    Ok(VersionRecord {
+        tool_id: row.try_get("tool_id")?,
+        version: row.try_get("version")?,
+        code: row.try_get("code")?,
+        sha256: row.try_get("sha256")?,
+        entry_point: row.try_get("entry_point")?,
+        input_schema: json("input_schema")?,
+        output_schema: json("output_schema")?,
+        dependencies: serde_json::from_value(json("dependencies")?)?,
+        test_code: row.try_get("test_code")?,
+        test_cases: json("test_cases")?,
+        spec: optional_json("spec")?,
+        plan: optional_json("plan")?,
+        job_id: row.try_get("job_id")?,
+        session_id: row.try_get("session_id")?,
+        model: row.try_get("model")?,
+        change_reason: row.try_get("change_reason")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -910,6 +959,187 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn list_tools(
+        &self,
+        filter: &ToolFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ToolRecord>> {
+        let mut clauses = vec!["1 = 1".to_owned()];
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(user) = &filter.user_id {
+            binds.push(user.clone());
+            clauses.push(format!("user_id = ?{}", binds.len() + 4));
+        }
+        if let Some(status) = &filter.status {
+            binds.push(status.clone());
+            clauses.push(format!("status = ?{}", binds.len() + 4));
+        }
+        if let Some(text) = &filter.text {
+            // LIKE wildcards in the search text are taken literally.
+            let escaped = text
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            binds.push(format!("%{escaped}%"));
+            let n = binds.len() + 4;
+            clauses.push(format!(
+                "(lower(name) LIKE ?{n} ESCAPE '\\' OR lower(description) LIKE ?{n} ESCAPE '\\')"
+            ));
+        }
+        if let Some(tag) = &filter.tag {
+            binds.push(tag.clone());
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM json_each(tools.tags) WHERE value = ?{})",
+                binds.len() + 4
+            ));
+        }
+        let after = if page.after.is_some() {
+            " AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))"
+        } else {
+            " AND ?2 IS NOT NULL AND ?3 IS NOT NULL"
+        };
+        let sql = format!(
+            "SELECT * FROM tools WHERE ?1 IS NULL AND {}{after} ORDER BY created_at DESC, id DESC LIMIT ?4",
+            clauses.join(" AND ")
+        );
+        let (position, id) = page
+            .after
+            .as_ref()
+            .map(|c| (c.position, c.id.clone()))
+            .unwrap_or((0, String::new()));
+        let mut query = sqlx::query(&sql)
+            .bind(Option::<String>::None)
+            .bind(position)
+            .bind(id)
+            .bind(i64::from(page.limit) + 1);
+        for value in &binds {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let items = rows.iter().map(tool_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |t| Cursor {
+            position: t.created_at,
+            id: t.id.clone(),
+        }))
+    }
+
+    async fn get_tool(&self, tool_id: &str) -> Result<Option<ToolRecord>> {
+        let row = sqlx::query("SELECT * FROM tools WHERE id = ?")
+            .bind(tool_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tool_from_row).transpose()
+    }
+
+    async fn tool_versions(
+        &self,
+        tool_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<VersionRecord>> {
+        let after = page.after.as_ref().map(|c| c.position).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT rowid AS seq, * FROM tool_versions WHERE tool_id = ? AND rowid < ?
+             ORDER BY rowid DESC LIMIT ?",
+        )
+        .bind(tool_id)
+        .bind(after)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("seq")?, version_from_row(row)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let page = Page::from_rows(items, page.limit, |(seq, v)| Cursor {
+            position: *seq,
+            id: v.version.clone(),
+        });
+        Ok(page.map(|(_, v)| v))
+    }
+
+    async fn tool_version(&self, tool_id: &str, version: &str) -> Result<Option<VersionRecord>> {
+        let row = sqlx::query("SELECT * FROM tool_versions WHERE tool_id = ? AND version = ?")
+            .bind(tool_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn rollback_tool(
+        &self,
+        tool_id: &str,
+        version: Option<&str>,
+        now: i64,
+    ) -> Result<RollbackOutcome> {
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT current_version FROM tools WHERE id = ?")
+                .bind(tool_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Ok(RollbackOutcome::NoSuchTool);
+        };
+        let target: Option<String> = match version {
+            Some(v) => {
+                sqlx::query_scalar(
+                    "SELECT version FROM tool_versions WHERE tool_id = ? AND version = ?",
+                )
+                .bind(tool_id)
+                .bind(v)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar(
+                    "SELECT version FROM tool_versions WHERE tool_id = ?1
+                   AND rowid < (SELECT rowid FROM tool_versions WHERE tool_id = ?1 AND version = ?2)
+                 ORDER BY rowid DESC LIMIT 1",
+                )
+                .bind(tool_id)
+                .bind(&current)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        let Some(target) = target else {
+            return Ok(if version.is_some() {
+                RollbackOutcome::NoSuchVersion
+            } else {
+                RollbackOutcome::NoEarlierVersion
+            });
+        };
+        sqlx::query("UPDATE tools SET current_version = ?, updated_at = ? WHERE id = ?")
+            .bind(&target)
+            .bind(now)
+            .bind(tool_id)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT * FROM tools WHERE id = ?")
+            .bind(tool_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let tool = tool_from_row(&row)?;
+        tx.commit().await?;
+        Ok(RollbackOutcome::Done(Box::new(tool)))
+    }
+
+    async fn deprecate_tool(&self, tool_id: &str, now: i64) -> Result<Option<ToolRecord>> {
+        let updated =
+            sqlx::query("UPDATE tools SET status = 'deprecated', updated_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(tool_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        self.get_tool(tool_id).await
     }
 
     async fn find_tool(&self, user_id: &str, name: &str) -> Result<Option<RegisteredTool>> {

@@ -3,6 +3,7 @@
 pub mod health;
 pub mod jobs;
 pub mod sessions;
+pub mod tools;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -27,4 +28,12 @@ pub fn api_routes() -> Router<AppState> {
             get(sessions::session_status),
         )
         .route("/sessions/{session_id}/logs", get(sessions::session_logs))
+        .route("/tools", get(tools::list_tools))
+        .route("/tools/{id}", get(tools::get_tool))
+        .route("/tools/{id}/versions", get(tools::tool_versions))
+        .route("/tools/{id}/versions/{version}", get(tools::tool_version))
+        .route("/tools/{id}/rollback", post(tools::rollback))
+        .route("/tools/{id}/deprecate", post(tools::deprecate))
+        .route("/tools/{id}/docs", get(tools::docs))
+        .route("/tools/{id}/manifest", get(tools::manifest))
 }

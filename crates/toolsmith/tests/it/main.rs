@@ -5,6 +5,7 @@ mod generation;
 mod health;
 mod helpers;
 mod jobs;
+mod registry;
 mod sandbox;
 mod sessions;
 mod verdicts;

@@ -1,0 +1,320 @@
+//! The registry (SPEC §6): tools, their immutable versions, rollback, deprecation, generated
+//! docs and manifests.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use toolsmith_domain::time::{format_ms, now_ms};
+use toolsmith_store::{RollbackOutcome, ToolFilter, ToolRecord, VersionRecord};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorResponse};
+use axum::body::Bytes;
+
+use crate::extract::{PageParams, Query};
+use crate::model::{ListResponse, ToolBody, ToolDetail, VersionBody};
+
+const STATUSES: &[&str] = &["draft", "registered", "deprecated", "failed"];
+
+async fn find(state: &AppState, tool_id: &str) -> Result<ToolRecord, ApiError> {
+    state
+        .store
+        .get_tool(tool_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tool", tool_id))
+}
+
+async fn current(state: &AppState, tool: &ToolRecord) -> Result<VersionRecord, ApiError> {
+    state
+        .store
+        .tool_version(&tool.id, &tool.current_version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tool version", &tool.current_version))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ToolListParams {
+    /// Text searched in names and descriptions.
+    pub q: Option<String>,
+    /// draft, registered, deprecated or failed.
+    pub status: Option<String>,
+    pub tag: Option<String>,
+    /// Only this user's tools.
+    pub user: Option<String>,
+}
+
+/// List and search tools, newest first.
+#[utoipa::path(get, path = "/api/v1/tools", tag = "tools", params(ToolListParams, PageParams),
+    responses((status = 200, body = ListResponse<ToolBody>), (status = 400, body = ErrorResponse)))]
+pub async fn list_tools(
+    State(state): State<AppState>,
+    Query(filter): Query<ToolListParams>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<ListResponse<ToolBody>>, ApiError> {
+    if let Some(status) = &filter.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::invalid_request(format!(
+            "unknown tool status {status:?}; expected one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let filter = ToolFilter {
+        user_id: filter.user,
+        text: filter.q.filter(|q| !q.trim().is_empty()),
+        status: filter.status,
+        tag: filter.tag,
+    };
+    let tools = state.store.list_tools(&filter, &page.page()?).await?;
+    Ok(Json(ListResponse::from_page(tools, |t| t.into())))
+}
+
+/// A tool with its current version.
+#[utoipa::path(get, path = "/api/v1/tools/{id}", tag = "tools", params(("id" = String, Path)),
+    responses((status = 200, body = ToolDetail), (status = 404, body = ErrorResponse)))]
+pub async fn get_tool(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ToolDetail>, ApiError> {
+    let tool = find(&state, &id).await?;
+    let version = current(&state, &tool).await?;
+    Ok(Json(ToolDetail::new(&tool, &version)))
+}
+
+/// A tool's versions, newest first.
+#[utoipa::path(get, path = "/api/v1/tools/{id}/versions", tag = "tools", params(("id" = String, Path), PageParams),
+    responses((status = 200, body = ListResponse<VersionBody>), (status = 404, body = ErrorResponse)))]
+pub async fn tool_versions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<ListResponse<VersionBody>>, ApiError> {
+    let page = page.page()?;
+    find(&state, &id).await?;
+    let versions = state.store.tool_versions(&id, &page).await?;
+    Ok(Json(ListResponse::from_page(versions, |v| v.into())))
+}
+
+/// One version, in full.
+#[utoipa::path(get, path = "/api/v1/tools/{id}/versions/{version}", tag = "tools",
+    params(("id" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = VersionBody), (status = 404, body = ErrorResponse)))]
+pub async fn tool_version(
+    State(state): State<AppState>,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<VersionBody>, ApiError> {
+    find(&state, &id).await?;
+    let record = state
+        .store
+        .tool_version(&id, &version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tool version", &version))?;
+    Ok(Json((&record).into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The version to make current; default: the one registered before the current one.
+    pub version: Option<String>,
+}
+
+/// Make another version current (roll back, or forward again). Versions never change.
+#[utoipa::path(post, path = "/api/v1/tools/{id}/rollback", tag = "tools", params(("id" = String, Path)),
+    request_body(content = RollbackRequest, description = "Optional; an empty body rolls back one version"),
+    responses((status = 200, body = ToolDetail), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ToolDetail>, ApiError> {
+    // The body is optional: empty means "one version back".
+    let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RollbackRequest { version: None }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid_request(format!("invalid rollback request: {e}")))?
+    };
+    match state
+        .store
+        .rollback_tool(&id, request.version.as_deref(), now_ms())
+        .await?
+    {
+        RollbackOutcome::Done(tool) => {
+            tracing::info!(tool_id = %id, version = %tool.current_version, "tool rolled to another version");
+            let version = current(&state, &tool).await?;
+            Ok(Json(ToolDetail::new(&tool, &version)))
+        }
+        RollbackOutcome::NoSuchTool => Err(ApiError::not_found("tool", &id)),
+        RollbackOutcome::NoSuchVersion => Err(ApiError::not_found(
+            "tool version",
+            request.version.as_deref().unwrap_or(""),
+        )),
+        RollbackOutcome::NoEarlierVersion => Err(ApiError::invalid_request(
+            "the tool has no version older than its current one; name the version to roll to",
+        )
+        .with_status(axum::http::StatusCode::CONFLICT)),
+    }
+}
+
+/// Deprecate a tool: it stays readable; executing it needs `allowDeprecated`.
+#[utoipa::path(post, path = "/api/v1/tools/{id}/deprecate", tag = "tools", params(("id" = String, Path)),
+    responses((status = 200, body = ToolDetail), (status = 404, body = ErrorResponse)))]
+pub async fn deprecate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ToolDetail>, ApiError> {
+    let tool = state
+        .store
+        .deprecate_tool(&id, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::not_found("tool", &id))?;
+    let version = current(&state, &tool).await?;
+    Ok(Json(ToolDetail::new(&tool, &version)))
+}
+
+fn parameters(version: &VersionRecord) -> Vec<(String, Value, bool)> {
+    let required: Vec<&str> = version.input_schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    version.input_schema["properties"]
+        .as_object()
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, schema)| {
+                    (
+                        name.clone(),
+                        schema.clone(),
+                        required.contains(&name.as_str()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn type_name(schema: &Value) -> String {
+    match (schema["type"].as_str(), schema.get("anyOf")) {
+        (Some("array"), _) => format!("array of {}", type_name(&schema["items"])),
+        (Some(t), _) => t.to_owned(),
+        (None, Some(Value::Array(options))) => options
+            .iter()
+            .map(type_name)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "any".to_owned(),
+    }
+}
+
+/// Markdown documentation: usage, parameters, examples, limitations, provenance.
+#[utoipa::path(get, path = "/api/v1/tools/{id}/docs", tag = "tools", params(("id" = String, Path)),
+    responses((status = 200, description = "Markdown", content_type = "text/markdown"), (status = 404, body = ErrorResponse)))]
+pub async fn docs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let tool = find(&state, &id).await?;
+    let version = current(&state, &tool).await?;
+    let spec = version.spec.clone().unwrap_or(Value::Null);
+    let mut md = format!("# {}\n\n{}\n\n", tool.name, tool.description);
+    md.push_str(&format!(
+        "Version {} ({}) · status {} · sha256 `{}`\n\n## Usage\n\n```python\nfrom {name} import {name}\n\nresult = {name}({})\n```\n\n",
+        version.version,
+        format_ms(version.created_at),
+        tool.status,
+        version.sha256,
+        parameters(&version).iter().map(|(n, _, _)| format!("{n}=...")).collect::<Vec<_>>().join(", "),
+        name = version.entry_point,
+    ));
+    md.push_str(&format!("Through the API: `POST /api/v1/tools/{}/execute` with `{{\"input\": {{...}}}}`.\n\n## Parameters\n\n| name | type | required | description |\n|---|---|---|---|\n", tool.id));
+    for (name, schema, required) in parameters(&version) {
+        md.push_str(&format!(
+            "| `{name}` | {} | {} | {} |\n",
+            type_name(&schema),
+            if required { "yes" } else { "no" },
+            schema["description"].as_str().unwrap_or("")
+        ));
+    }
+    md.push_str(&format!(
+        "\nReturns: {} — {}\n\n## Examples\n\n",
+        type_name(&version.output_schema),
+        version.output_schema["description"].as_str().unwrap_or("")
+    ));
+    for case in version.test_cases.as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "- {}: `{}` → `{}`\n",
+            case["name"].as_str().unwrap_or("example"),
+            case["input"],
+            case["expectedOutput"]
+        ));
+    }
+    md.push_str("\n## Limitations\n\n");
+    let limits: Vec<&str> = ["errorHandling", "nonFunctionalRequirements"]
+        .iter()
+        .flat_map(|k| {
+            spec[*k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+        })
+        .collect();
+    if limits.is_empty() {
+        md.push_str("- none recorded\n");
+    }
+    for line in limits {
+        md.push_str(&format!("- {line}\n"));
+    }
+    md.push_str(&format!(
+        "- dependencies: {}\n- runs in Toolsmith's sandbox: no network unless the tool calls an API, a size-limited working directory\n\n## Provenance\n\n- change: {}\n- job: {}\n- session: {}\n- model: {}\n",
+        if version.dependencies.is_empty() { "standard library only".to_owned() } else { version.dependencies.join(", ") },
+        version.change_reason,
+        version.job_id.as_deref().unwrap_or("-"),
+        version.session_id.as_deref().unwrap_or("-"),
+        version.model.as_deref().unwrap_or("-"),
+    ));
+    Ok(([(CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())
+}
+
+/// What an agent needs to call the tool: signature, schemas, the OpenAI function schema,
+/// examples, dependencies, environment.
+#[utoipa::path(get, path = "/api/v1/tools/{id}/manifest", tag = "tools", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorResponse)))]
+pub async fn manifest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tool = find(&state, &id).await?;
+    let version = current(&state, &tool).await?;
+    let mut function_parameters = version.input_schema.clone();
+    if let Some(object) = function_parameters.as_object_mut() {
+        object.remove("$schema");
+    }
+    let params: Vec<Value> = parameters(&version)
+        .into_iter()
+        .map(|(name, schema, required)| json!({"name": name, "type": type_name(&schema), "required": required}))
+        .collect();
+    Ok(Json(json!({
+        "toolId": tool.id,
+        "name": tool.name,
+        "description": tool.description,
+        "version": version.version,
+        "status": tool.status,
+        "signature": {"entryPoint": version.entry_point, "parameters": params, "returns": type_name(&version.output_schema)},
+        "inputSchema": version.input_schema,
+        "outputSchema": version.output_schema,
+        "function": {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": function_parameters}},
+        "usageExamples": version.test_cases.as_array().into_iter().flatten()
+            .map(|c| json!({"input": c["input"], "output": c["expectedOutput"]})).collect::<Vec<_>>(),
+        "dependencies": version.dependencies,
+        "environment": {"python": ">=3.10", "sandboxed": true, "network": false},
+        "sha256": version.sha256,
+    })))
+}
