@@ -22,7 +22,7 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
-pub use state::{ApiSettings, AppState, Generation, JobEvents, NoWorkers};
+pub use state::{ApiSettings, AppState, Generation, JobEvents, NoWorkers, ToolFailure, ToolRunner};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -6,8 +6,8 @@ use serde_json::Value;
 use toolsmith_domain::time::format_ms;
 use toolsmith_domain::{RequestMetadata, RequirementStatus, ToolRequirement};
 use toolsmith_store::{
-    GenerationLogRecord, JobRecord, Page, SessionRecord, ToolFileRecord, ToolRecord, ToolSummary,
-    VersionRecord,
+    ExecutionRecord, GenerationLogRecord, JobRecord, Page, SessionRecord, ToolFileRecord,
+    ToolRecord, ToolSummary, VersionRecord,
 };
 use utoipa::ToSchema;
 
@@ -497,6 +497,45 @@ impl ToolDetail {
         ToolDetail {
             tool: tool.into(),
             current: version.into(),
+        }
+    }
+}
+
+/// An execution (the answer of `POST /tools/{id}/execute`, and seed 000 `ToolExecutionLog`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionBody {
+    pub execution_id: String,
+    pub tool_id: String,
+    pub user_id: String,
+    pub version: String,
+    pub input_params: Value,
+    pub success: bool,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    /// An error class of SPEC §7: timeout, network, auth, permission, endpoint, rate_limit,
+    /// parsing, code_error, dependency.
+    pub error_type: Option<String>,
+    pub execution_time_ms: i64,
+    pub triggered_by: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&ExecutionRecord> for ExecutionBody {
+    fn from(r: &ExecutionRecord) -> Self {
+        ExecutionBody {
+            execution_id: r.id.clone(),
+            tool_id: r.tool_id.clone(),
+            user_id: r.user_id.clone(),
+            version: r.version.clone(),
+            input_params: r.input_params.clone(),
+            success: r.success,
+            result: r.result.clone(),
+            error: r.error.clone(),
+            error_type: r.error_type.clone(),
+            execution_time_ms: r.execution_time_ms,
+            triggered_by: r.triggered_by.clone(),
+            created_at: format_ms(r.created_at),
         }
     }
 }

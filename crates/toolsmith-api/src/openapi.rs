@@ -16,7 +16,8 @@ use crate::routes::{health, jobs, sessions, tools};
         sessions::get_session, sessions::session_tools, sessions::session_status,
         sessions::session_logs, sessions::sessions_of_user, sessions::sessions_with_status,
         tools::list_tools, tools::get_tool, tools::tool_versions, tools::tool_version,
-        tools::rollback, tools::deprecate, tools::docs, tools::manifest,
+        tools::rollback, tools::deprecate, tools::docs, tools::manifest, tools::execute,
+        tools::executions,
     ),
     components(schemas(crate::error::ErrorResponse)),
     tags(

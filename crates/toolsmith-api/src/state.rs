@@ -10,6 +10,29 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<ApiSettings>,
     pub jobs: Arc<dyn JobEvents>,
+    /// Runs tools for the execution API; `None` when the sandbox is unavailable.
+    pub runner: Option<Arc<dyn ToolRunner>>,
+}
+
+/// Why a tool run produced no result.
+#[derive(Debug, Clone)]
+pub struct ToolFailure {
+    /// `ExceptionType: message`, or what stopped the run.
+    pub message: String,
+    /// A time limit ended the run.
+    pub timed_out: bool,
+}
+
+/// Runs a tool's entry function once, in the sandbox, in the environment of its dependencies.
+#[async_trait::async_trait]
+pub trait ToolRunner: Send + Sync + 'static {
+    async fn run(
+        &self,
+        entry_point: &str,
+        code: &str,
+        dependencies: &[String],
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, ToolFailure>;
 }
 
 /// What the API tells the job workers of this process. The store is the truth; these only

@@ -5,6 +5,7 @@
 //! its requirements, which HTTP status an error code has) is written down.
 //!
 //! # Layout
+//! - `error_class.rs` — the error classes of SPEC §7 and how a failure is classified.
 //! - `error_code.rs` — the seed's `ErrorCode`s with their HTTP status and meaning (one table).
 //! - `ids.rs` — tool/session ids (ObjectId layout), job ids, request ids.
 //! - `job.rs` — job, requirement and session statuses, workflow phases, progress rules.
@@ -12,6 +13,7 @@
 //! - `time.rs` — the API's timestamp format.
 //! - `version.rs` — tool version bumps.
 
+pub mod error_class;
 pub mod error_code;
 pub mod ids;
 pub mod job;

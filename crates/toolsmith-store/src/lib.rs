@@ -123,6 +123,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RollbackOutcome>;
     /// Marks the tool deprecated; `None` when there is no such tool.
     async fn deprecate_tool(&self, tool_id: &str, now: i64) -> Result<Option<ToolRecord>>;
+    /// Writes an execution log and counts the use.
+    async fn record_execution(&self, record: &ExecutionRecord) -> Result<()>;
+    /// A tool's executions, newest first.
+    async fn list_executions(
+        &self,
+        tool_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ExecutionRecord>>;
     /// The user's registered tool called `name`, at its current version.
     async fn find_tool(&self, user_id: &str, name: &str) -> Result<Option<RegisteredTool>>;
     /// The user's registered tools at their current versions, most recently updated first.

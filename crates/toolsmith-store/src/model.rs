@@ -354,3 +354,20 @@ pub enum RollbackOutcome {
     /// No version older than the current one (rollback without a target).
     NoEarlierVersion,
 }
+
+/// Seed 000 `ToolExecutionLog`.
+#[derive(Debug, Clone)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub tool_id: String,
+    pub user_id: String,
+    pub version: String,
+    pub input_params: Value,
+    pub success: bool,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub error_type: Option<String>,
+    pub execution_time_ms: i64,
+    pub triggered_by: Option<String>,
+    pub created_at: i64,
+}

@@ -25,8 +25,8 @@ use toolsmith_domain::{
 
 use crate::page::{Cursor, Page, PageRequest};
 use crate::{
-    CachedCompletion, CancelOutcome, GenerationLogRecord, JobRecord, Lease, LeaseState,
-    LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RegisteredTool,
+    CachedCompletion, CancelOutcome, ExecutionRecord, GenerationLogRecord, JobRecord, Lease,
+    LeaseState, LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RegisteredTool,
     RequirementRecord, Result, RollbackOutcome, SessionFilter, SessionRecord, Store, StoreError,
     TokenUsage, ToolFileRecord, ToolFilter, ToolOutcome, ToolRecord, ToolSummary, VersionRecord,
     migrate,
@@ -238,6 +238,32 @@ fn tool_summary_from_row(row: &SqliteRow) -> Result<ToolSummary> {
         current_version: row.try_get("current_version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord> {
+    let optional_json = |column: &str| -> Result<Option<Value>> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| serde_json::from_str(&text).map_err(StoreError::from))
+            .transpose()
+    };
+    Ok(ExecutionRecord {
+        id: row.try_get("id")?,
+        tool_id: row.try_get("tool_id")?,
+        user_id: row.try_get("user_id")?,
+        version: row
+            .try_get::<Option<String>, _>("version")?
+            .unwrap_or_default(),
+        input_params: optional_json("input_params")?.unwrap_or(Value::Null),
+        success: row.try_get("success")?,
+        result: optional_json("result")?,
+        error: row.try_get("error")?,
+        error_type: row.try_get("error_type")?,
+        execution_time_ms: row
+            .try_get::<Option<i64>, _>("execution_time_ms")?
+            .unwrap_or(0),
+        triggered_by: row.try_get("triggered_by")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -1140,6 +1166,54 @@ impl Store for SqliteStore {
             return Ok(None);
         }
         self.get_tool(tool_id).await
+    }
+
+    async fn record_execution(&self, record: &ExecutionRecord) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO execution_logs (id, tool_id, user_id, version, input_params, success, result,
+                 error, error_type, execution_time_ms, triggered_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.id)
+        .bind(&record.tool_id)
+        .bind(&record.user_id)
+        .bind(&record.version)
+        .bind(serde_json::to_string(&record.input_params)?)
+        .bind(record.success)
+        .bind(record.result.as_ref().map(serde_json::to_string).transpose()?)
+        .bind(&record.error)
+        .bind(&record.error_type)
+        .bind(record.execution_time_ms)
+        .bind(&record.triggered_by)
+        .bind(record.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE tools SET usage_count = usage_count + 1 WHERE id = ?")
+            .bind(&record.tool_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_executions(
+        &self,
+        tool_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<ExecutionRecord>> {
+        newest_first(
+            &self.pool,
+            "SELECT * FROM execution_logs WHERE tool_id = ?1",
+            Some(tool_id),
+            page,
+            execution_from_row,
+            |e| Cursor {
+                position: e.created_at,
+                id: e.id.clone(),
+            },
+        )
+        .await
     }
 
     async fn find_tool(&self, user_id: &str, name: &str) -> Result<Option<RegisteredTool>> {

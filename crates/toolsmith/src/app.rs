@@ -6,8 +6,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use toolsmith_api::{ApiSettings, AppState, Generation, JobEvents, NoWorkers};
-use toolsmith_engine::{Engine, GenerationConfig, GenerationWorkflow, Workflow};
+use toolsmith_api::{
+    ApiSettings, AppState, Generation, JobEvents, NoWorkers, ToolFailure, ToolRunner,
+};
+use toolsmith_engine::{Engine, GenerationConfig, GenerationWorkflow, Workflow, run_tool};
 use toolsmith_sandbox::envs::{EnvConfig, EnvManager};
 use toolsmith_store::{SqliteStore, Store};
 
@@ -73,6 +75,29 @@ impl Application {
             }
             (Err(why), _) => format!("unavailable: {why}"),
         };
+        let envs = Arc::new(EnvManager::new(EnvConfig::new(
+            config
+                .sandbox
+                .uv
+                .canonicalize()
+                .unwrap_or_else(|_| config.sandbox.uv.clone()),
+            &config
+                .data_dir
+                .canonicalize()
+                .unwrap_or_else(|_| config.data_dir.clone()),
+        )));
+        let run_limits = Limits {
+            wall: config.run_timeout,
+            cpu_seconds: config.run_timeout.as_secs().max(1),
+            ..Limits::default()
+        };
+        let runner: Option<Arc<dyn ToolRunner>> = sandbox.as_ref().ok().map(|sandbox| {
+            Arc::new(SandboxRunner {
+                sandbox: sandbox.clone(),
+                envs: envs.clone(),
+                limits: run_limits.clone(),
+            }) as Arc<dyn ToolRunner>
+        });
         let workflow: Result<Arc<dyn Workflow>, String> = match workflows {
             Workflows::Custom(workflow) => Ok(workflow),
             Workflows::Disabled => Err("generation is disabled in this instance".to_owned()),
@@ -84,25 +109,11 @@ impl Application {
                 (Some(llm), Ok(sandbox)) => Ok(Arc::new(GenerationWorkflow::new(
                     llm.clone(),
                     sandbox.clone(),
-                    Arc::new(EnvManager::new(EnvConfig::new(
-                        config
-                            .sandbox
-                            .uv
-                            .canonicalize()
-                            .unwrap_or_else(|_| config.sandbox.uv.clone()),
-                        &config
-                            .data_dir
-                            .canonicalize()
-                            .unwrap_or_else(|_| config.data_dir.clone()),
-                    ))),
+                    envs.clone(),
                     dyn_store.clone(),
                     GenerationConfig {
                         max_fix_iterations: config.max_fix_iterations,
-                        limits: Limits {
-                            wall: config.run_timeout,
-                            cpu_seconds: config.run_timeout.as_secs().max(1),
-                            ..Limits::default()
-                        },
+                        limits: run_limits.clone(),
                         ruff: config.sandbox.python_env.join("bin/ruff"),
                     },
                 ))),
@@ -140,6 +151,7 @@ impl Application {
                 sandbox: sandbox_status,
             }),
             jobs,
+            runner,
         };
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
@@ -298,6 +310,39 @@ async fn probe_sandbox(config: &Config) -> Result<Arc<Sandbox>, String> {
     })
     .await
     .map_err(|err| format!("the probe task failed: {err}"))?
+}
+
+/// Runs tools for the execution API in the sandbox, through the service's case runner.
+struct SandboxRunner {
+    sandbox: Arc<Sandbox>,
+    envs: Arc<EnvManager>,
+    limits: Limits,
+}
+
+#[async_trait::async_trait]
+impl ToolRunner for SandboxRunner {
+    async fn run(
+        &self,
+        entry_point: &str,
+        code: &str,
+        dependencies: &[String],
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, ToolFailure> {
+        run_tool(
+            self.sandbox.clone(),
+            self.envs.clone(),
+            entry_point,
+            code,
+            dependencies,
+            input,
+            self.limits.clone(),
+        )
+        .await
+        .map_err(|message| ToolFailure {
+            timed_out: message.contains("WallTime") || message.contains("CpuTime"),
+            message,
+        })
+    }
 }
 
 /// Tells this process's engine what the API did.

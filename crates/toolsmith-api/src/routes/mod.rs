@@ -36,4 +36,6 @@ pub fn api_routes() -> Router<AppState> {
         .route("/tools/{id}/deprecate", post(tools::deprecate))
         .route("/tools/{id}/docs", get(tools::docs))
         .route("/tools/{id}/manifest", get(tools::manifest))
+        .route("/tools/{id}/execute", post(tools::execute))
+        .route("/tools/{id}/executions", get(tools::executions))
 }

@@ -7,16 +7,17 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use toolsmith_domain::error_class::ErrorClass;
 use toolsmith_domain::time::{format_ms, now_ms};
-use toolsmith_store::{RollbackOutcome, ToolFilter, ToolRecord, VersionRecord};
+use toolsmith_store::{ExecutionRecord, RollbackOutcome, ToolFilter, ToolRecord, VersionRecord};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorResponse};
 use axum::body::Bytes;
 
-use crate::extract::{PageParams, Query};
-use crate::model::{ListResponse, ToolBody, ToolDetail, VersionBody};
+use crate::extract::{JsonBody, PageParams, Query};
+use crate::model::{ExecutionBody, ListResponse, ToolBody, ToolDetail, VersionBody};
 
 const STATUSES: &[&str] = &["draft", "registered", "deprecated", "failed"];
 
@@ -317,4 +318,181 @@ pub async fn manifest(
         "environment": {"python": ">=3.10", "sandboxed": true, "network": false},
         "sha256": version.sha256,
     })))
+}
+
+/// Largest `input` accepted by the execution API, serialised.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// The entry function's arguments, by name.
+    pub input: Value,
+    /// Who asked: `user_chat`, `scheduled`, `agent`…
+    pub triggered_by: Option<String>,
+    /// Run this version instead of the current one.
+    pub version: Option<String>,
+    /// Run a deprecated tool anyway.
+    #[serde(default)]
+    pub allow_deprecated: bool,
+}
+
+/// Run a tool: the input is validated against its input schema, the entry function runs in
+/// the sandbox, the result is validated against the output schema, and the execution logged.
+#[utoipa::path(post, path = "/api/v1/tools/{id}/execute", tag = "tools", params(("id" = String, Path)),
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, description = "Ran (successfully or not: see `success`)", body = ExecutionBody),
+        (status = 404, body = ErrorResponse), (status = 409, description = "Deprecated", body = ErrorResponse),
+        (status = 413, body = ErrorResponse), (status = 422, description = "The input does not match the input schema", body = ErrorResponse),
+        (status = 503, description = "The sandbox is unavailable", body = ErrorResponse)))]
+pub async fn execute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: JsonBody,
+) -> Result<Json<ExecutionBody>, ApiError> {
+    let request: ExecuteRequest = serde_json::from_value(body.0)
+        .map_err(|e| ApiError::invalid_request(format!("invalid execution request: {e}")))?;
+    let user_id = crate::routes::jobs::user_id(&headers)?;
+    let tool = find(&state, &id).await?;
+    if tool.status == "deprecated" && !request.allow_deprecated {
+        return Err(ApiError::invalid_request(format!(
+            "tool {} is deprecated; pass \"allowDeprecated\": true to run it anyway",
+            tool.name
+        ))
+        .with_status(axum::http::StatusCode::CONFLICT)
+        .with_details(json!({"status": "deprecated"})));
+    }
+    let version = match &request.version {
+        Some(v) => state
+            .store
+            .tool_version(&id, v)
+            .await?
+            .ok_or_else(|| ApiError::not_found("tool version", v))?,
+        None => current(&state, &tool).await?,
+    };
+    if !request.input.is_object() {
+        return Err(ApiError::invalid_request(
+            "input must be a JSON object of the entry function's arguments",
+        )
+        .with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    let size = request.input.to_string().len();
+    if size > MAX_INPUT_BYTES {
+        return Err(ApiError::invalid_request(format!(
+            "input is {size} bytes; at most {MAX_INPUT_BYTES} are accepted"
+        ))
+        .with_status(axum::http::StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let errors = schema_errors(&version.input_schema, &request.input);
+    if !errors.is_empty() {
+        let summary = errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["path"].as_str().unwrap_or(""),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ApiError::invalid_request(format!(
+            "input does not match the tool's input schema: {summary}"
+        ))
+        .with_status(axum::http::StatusCode::UNPROCESSABLE_ENTITY)
+        .with_details(json!({"errors": errors})));
+    }
+    let Some(runner) = state.runner.clone() else {
+        return Err(ApiError::unavailable(format!(
+            "the sandbox is unavailable, so no tool can run ({})",
+            state.settings.sandbox
+        )));
+    };
+    let started = std::time::Instant::now();
+    let outcome = runner
+        .run(
+            &version.entry_point,
+            &version.code,
+            &version.dependencies,
+            &request.input,
+        )
+        .await;
+    let execution_time_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (success, result, error, error_type) = match outcome {
+        Ok(result) => {
+            let errors = schema_errors(&version.output_schema, &result);
+            if errors.is_empty() {
+                (true, Some(result), None, None)
+            } else {
+                let message = format!(
+                    "the result does not match the tool's output schema: {}",
+                    errors
+                        .iter()
+                        .map(|e| format!(
+                            "{}: {}",
+                            e["path"].as_str().unwrap_or(""),
+                            e["message"].as_str().unwrap_or("")
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                (
+                    false,
+                    Some(result),
+                    Some(message),
+                    Some(ErrorClass::CodeError),
+                )
+            }
+        }
+        Err(failure) => {
+            let class = ErrorClass::classify(&failure.message, failure.timed_out);
+            (false, None, Some(failure.message), Some(class))
+        }
+    };
+    let record = ExecutionRecord {
+        id: toolsmith_domain::ids::new_object_id(),
+        tool_id: tool.id.clone(),
+        user_id,
+        version: version.version.clone(),
+        input_params: request.input,
+        success,
+        result: result.clone(),
+        error: error.clone(),
+        error_type: error_type.map(|c| c.as_str().to_owned()),
+        execution_time_ms,
+        triggered_by: request.triggered_by,
+        created_at: now_ms(),
+    };
+    state.store.record_execution(&record).await?;
+    Ok(Json((&record).into()))
+}
+
+/// The errors of `value` against `schema`, each with its JSON path.
+fn schema_errors(schema: &Value, value: &Value) -> Vec<Value> {
+    match jsonschema::validator_for(schema) {
+        Ok(validator) => validator
+            .iter_errors(value)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                json!({"path": if path.is_empty() { "/".to_owned() } else { path }, "message": e.to_string()})
+            })
+            .collect(),
+        Err(err) => vec![json!({"path": "/", "message": format!("the tool's schema is invalid: {err}")})],
+    }
+}
+
+/// A tool's executions, newest first (seed 000 `ToolExecutionLog`).
+#[utoipa::path(get, path = "/api/v1/tools/{id}/executions", tag = "tools", params(("id" = String, Path), PageParams),
+    responses((status = 200, body = ListResponse<ExecutionBody>), (status = 404, body = ErrorResponse)))]
+pub async fn executions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<ListResponse<ExecutionBody>>, ApiError> {
+    let page = page.page()?;
+    find(&state, &id).await?;
+    let records = state.store.list_executions(&id, &page).await?;
+    Ok(Json(ListResponse::from_page(records, |r| r.into())))
 }

@@ -140,11 +140,17 @@ impl Workflow for ScriptedWorkflow {
             ctx.outcome = Some(ToolOutcome::Generated(Box::new(ToolDraft {
                 name: name.clone(),
                 description: ctx.requirement.description.clone(),
+                // Doubles x; negative x raises, 999 hangs, 7 returns text (for execution tests).
                 code: format!(
-                    "def {name}(x: int) -> int:\n    \"\"\"Doubles x.\"\"\"\n    return 2 * x\n"
+                    "import time\n\n\ndef {name}(x: int) -> int:\n    \"\"\"Doubles x.\"\"\"\n    if x < 0:\n        raise ValueError('x must not be negative')\n    if x == 999:\n        time.sleep(3600)\n    if x == 7:\n        return 'seven'\n    return 2 * x\n"
                 ),
                 entry_point: name,
-                input_schema: json!({"type": "object"}),
+                input_schema: json!({
+                    "type": "object",
+                    "properties": {"x": {"type": "integer", "description": "the number"}},
+                    "required": ["x"],
+                    "additionalProperties": false
+                }),
                 output_schema: json!({"type": "integer"}),
                 dependencies: vec![],
                 test_code: None,
@@ -224,6 +230,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     config.port = 0;
     config.engine = options.engine;
     config.job_deadline = options.job_deadline;
+    config.run_timeout = Duration::from_secs(4);
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     config.sandbox = toolsmith::SandboxSettings {
         init_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_toolsmith"))),

@@ -1,6 +1,7 @@
 mod cli;
 mod engine;
 mod errors;
+mod execution;
 mod generation;
 mod health;
 mod helpers;

@@ -1,0 +1,137 @@
+//! `POST /tools/{id}/execute`: input and output validated against the version's schemas, the
+//! entry function run in the sandbox, failures classified, every execution logged.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// A tool `twice` (scripted): doubles x; negative x raises, 999 hangs, 7 returns text.
+async fn tool(app: &TestApp) -> String {
+    let job = app.create_job(&["tool:twice doubles a number"]).await;
+    let done = app
+        .wait_until_finished(job["jobId"].as_str().expect("id"))
+        .await;
+    done["toolFiles"][0]["toolId"]
+        .as_str()
+        .expect("tool")
+        .to_owned()
+}
+
+async fn execute(app: &TestApp, id: &str, body: Value) -> crate::helpers::Reply {
+    app.post_json(&format!("/api/v1/tools/{id}/execute"), &body)
+        .await
+}
+
+#[tokio::test]
+async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
+    let app = spawn_app().await;
+    let id = tool(&app).await;
+
+    let ok = execute(
+        &app,
+        &id,
+        json!({"input": {"x": 21}, "triggeredBy": "test"}),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["success"], true, "{}", ok.body);
+    assert_eq!(ok.body["result"], 42);
+    assert_eq!(ok.body["error"], Value::Null);
+    assert_eq!(ok.body["errorType"], Value::Null);
+    assert_eq!(ok.body["version"], "1.0.0");
+    assert!(ok.body["executionTimeMs"].as_i64().unwrap_or(0) > 0);
+    assert_eq!(ok.body["executionId"].as_str().map(str::len), Some(24));
+
+    let raised = execute(&app, &id, json!({"input": {"x": -1}})).await;
+    assert_eq!(raised.status, 200);
+    assert_eq!(raised.body["success"], false);
+    assert_eq!(raised.body["error"], "ValueError: x must not be negative");
+    assert_eq!(raised.body["errorType"], "code_error");
+
+    let wrong_output = execute(&app, &id, json!({"input": {"x": 7}})).await;
+    assert_eq!(wrong_output.body["success"], false);
+    assert_eq!(wrong_output.body["result"], "seven");
+    assert!(
+        wrong_output.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("output schema"),
+        "{}",
+        wrong_output.body
+    );
+
+    let hung = execute(&app, &id, json!({"input": {"x": 999}})).await;
+    assert_eq!(hung.body["success"], false, "{}", hung.body);
+    assert_eq!(hung.body["errorType"], "timeout", "{}", hung.body);
+
+    let log = app
+        .get(&format!("/api/v1/tools/{id}/executions"))
+        .await
+        .body;
+    let items = log["items"].as_array().expect("items");
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[3]["inputParams"], json!({"x": 21}));
+    assert_eq!(items[3]["triggeredBy"], "test");
+    assert_eq!(items[3]["userId"], "anonymous");
+    assert_eq!(
+        app.get(&format!("/api/v1/tools/{id}")).await.body["usageCount"],
+        4
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_anything_runs() {
+    let app = spawn_app().await;
+    let id = tool(&app).await;
+    let cases = [
+        (json!({"input": {"x": "three"}}), 422, "/x"),
+        (json!({"input": {}}), 422, "/"),
+        (json!({"input": {"x": 1, "y": 2}}), 422, "/"),
+        (json!({"input": 5}), 422, ""),
+        (json!({"inputs": {"x": 1}}), 400, ""),
+        (json!({"input": {"x": "a".repeat(300 * 1024)}}), 413, ""),
+    ];
+    for (body, status, path) in cases {
+        let reply = execute(&app, &id, body.clone()).await;
+        assert_eq!(reply.status, status, "{body:.80}: {}", reply.body);
+        assert_eq!(reply.body["code"], "INVALID_REQUEST");
+        if !path.is_empty() {
+            assert_eq!(
+                reply.body["details"]["errors"][0]["path"], path,
+                "{}",
+                reply.body
+            );
+        }
+    }
+    assert_eq!(
+        app.get(&format!("/api/v1/tools/{id}/executions"))
+            .await
+            .body["items"],
+        json!([]),
+        "nothing ran"
+    );
+
+    let missing_version = execute(&app, &id, json!({"input": {"x": 1}, "version": "2.0.0"})).await;
+    assert_eq!(missing_version.status, 404);
+    let unknown = execute(&app, "0123456789abcdef01234567", json!({"input": {"x": 1}})).await;
+    assert_eq!(unknown.status, 404);
+
+    app.post_json(&format!("/api/v1/tools/{id}/deprecate"), &json!({}))
+        .await;
+    let deprecated = execute(&app, &id, json!({"input": {"x": 1}})).await;
+    assert_eq!(deprecated.status, 409);
+    assert!(
+        deprecated.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("allowDeprecated")
+    );
+    let allowed = execute(
+        &app,
+        &id,
+        json!({"input": {"x": 1}, "allowDeprecated": true, "version": "1.0.0"}),
+    )
+    .await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.body["result"], 2);
+}
