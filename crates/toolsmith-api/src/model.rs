@@ -7,7 +7,7 @@ use toolsmith_domain::time::format_ms;
 use toolsmith_domain::{RequestMetadata, RequirementStatus, ToolRequirement};
 use toolsmith_store::{
     ExecutionRecord, GenerationLogRecord, JobRecord, Page, SessionRecord, ToolFileRecord,
-    ToolRecord, ToolSummary, VersionRecord,
+    ToolRecord, VersionRecord,
 };
 use utoipa::ToSchema;
 
@@ -313,8 +313,8 @@ pub struct ToolSummaryBody {
     pub updated_at: String,
 }
 
-impl From<&ToolSummary> for ToolSummaryBody {
-    fn from(t: &ToolSummary) -> Self {
+impl From<&ToolRecord> for ToolSummaryBody {
+    fn from(t: &ToolRecord) -> Self {
         ToolSummaryBody {
             tool_id: t.id.clone(),
             name: t.name.clone(),

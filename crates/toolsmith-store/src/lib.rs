@@ -95,11 +95,8 @@ pub trait Store: Send + Sync + 'static {
         filter: SessionFilter,
         page: &PageRequest,
     ) -> Result<Page<SessionRecord>>;
-    async fn session_tools(
-        &self,
-        session_id: &str,
-        page: &PageRequest,
-    ) -> Result<Page<ToolSummary>>;
+    async fn session_tools(&self, session_id: &str, page: &PageRequest)
+    -> Result<Page<ToolRecord>>;
 
     // --- tools ---
 

@@ -155,18 +155,6 @@ pub struct SessionRecord {
     pub updated_at: i64,
 }
 
-/// A tool as listed for a session.
-#[derive(Debug, Clone)]
-pub struct ToolSummary {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub status: String,
-    pub current_version: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
 /// The tool a requirement of a job produced, with the code of the version it produced.
 #[derive(Debug, Clone)]
 pub struct ToolFileRecord {

@@ -28,8 +28,7 @@ use crate::{
     CachedCompletion, CancelOutcome, ExecutionRecord, GenerationLogRecord, JobRecord, Lease,
     LeaseState, LlmCallRecord, LogLevel, NewGenerationLog, NewJob, PhaseFinished, RegisteredTool,
     RequirementRecord, Result, RollbackOutcome, SessionFilter, SessionRecord, Store, StoreError,
-    TokenUsage, ToolFileRecord, ToolFilter, ToolOutcome, ToolRecord, ToolSummary, VersionRecord,
-    migrate,
+    TokenUsage, ToolFileRecord, ToolFilter, ToolOutcome, ToolRecord, VersionRecord, migrate,
 };
 
 #[derive(Debug, Clone)]
@@ -224,18 +223,6 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord> {
             session_id: row.try_get("client_session_id")?,
             client_id: row.try_get("client_id")?,
         },
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn tool_summary_from_row(row: &SqliteRow) -> Result<ToolSummary> {
-    Ok(ToolSummary {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        status: row.try_get("status")?,
-        current_version: row.try_get("current_version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -935,7 +922,7 @@ impl Store for SqliteStore {
         &self,
         session_id: &str,
         page: &PageRequest,
-    ) -> Result<Page<ToolSummary>> {
+    ) -> Result<Page<ToolRecord>> {
         newest_first(
             &self.pool,
             "SELECT * FROM tools WHERE id IN (
@@ -943,7 +930,7 @@ impl Store for SqliteStore {
                  WHERE s.id = ?1 AND r.tool_id IS NOT NULL)",
             Some(session_id),
             page,
-            tool_summary_from_row,
+            tool_from_row,
             |t| Cursor {
                 position: t.created_at,
                 id: t.id.clone(),

@@ -177,13 +177,8 @@ async fn a_crashed_workers_job_is_reclaimed_after_its_lease_and_finishes_exactly
         );
     }
     assert_eq!(app.store().tool_count().await.expect("count"), 2);
-    let logs = app
-        .get(&format!(
-            "/api/v1/sessions/{}/logs?limit=500",
-            done["sessionId"].as_str().unwrap_or("")
-        ))
-        .await;
-    let messages: Vec<&str> = logs.body["items"]
+    let logs = app.session_logs(&done).await;
+    let messages: Vec<&str> = logs["items"]
         .as_array()
         .expect("items")
         .iter()

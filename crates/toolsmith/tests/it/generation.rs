@@ -150,13 +150,7 @@ async fn a_job_of_two_requirements_produces_two_tested_tools_and_a_second_job_re
     assert_eq!(files[1]["fileName"], "square_number.py");
 
     // Every phase left its trace: prompts, answers, tokens, and the runs' results.
-    let logs = app
-        .get(&format!(
-            "/api/v1/sessions/{}/logs?limit=500",
-            done["sessionId"].as_str().unwrap_or("")
-        ))
-        .await
-        .body;
+    let logs = app.session_logs(&done).await;
     let items = logs["items"].as_array().expect("logs");
     let steps: Vec<String> = items
         .iter()
@@ -224,13 +218,7 @@ async fn a_job_of_two_requirements_produces_two_tested_tools_and_a_second_job_re
     assert_eq!(app.store().tool_count().await.expect("count"), 2);
     // Not merely answered from the LLM cache: the search found the tools, the second session
     // never reached implementation, and no new version was registered.
-    let logs = app
-        .get(&format!(
-            "/api/v1/sessions/{}/logs?limit=500",
-            again["sessionId"].as_str().unwrap_or("")
-        ))
-        .await
-        .body;
+    let logs = app.session_logs(&again).await;
     let items = logs["items"].as_array().expect("logs");
     assert_eq!(
         items
@@ -406,13 +394,7 @@ async fn broken_tests_unknown_dependencies_and_hanging_tools_are_fixed_through_t
         prompts.iter().any(|p| p.contains("WallTime")),
         "{prompts:#?}"
     );
-    let logs = app
-        .get(&format!(
-            "/api/v1/sessions/{}/logs?limit=500",
-            done["sessionId"].as_str().unwrap_or("")
-        ))
-        .await
-        .body;
+    let logs = app.session_logs(&done).await;
     assert!(logs["items"].as_array().expect("logs").iter().any(|l| {
         l["step"] == "test-correction"
             && l["message"]
@@ -517,13 +499,7 @@ async fn a_service_killed_mid_generation_finishes_the_job_after_a_restart_withou
     assert_eq!(app.store().tool_count().await.expect("count"), 1);
     // The resumed run started at its checkpoint: specification and plan ran once (a restart
     // from scratch would log them again, from the LLM cache), one version was registered.
-    let logs = app
-        .get(&format!(
-            "/api/v1/sessions/{}/logs?limit=500",
-            done["sessionId"].as_str().unwrap_or("")
-        ))
-        .await
-        .body;
+    let logs = app.session_logs(&done).await;
     let items = logs["items"].as_array().expect("logs");
     assert!(items.iter().any(|l| l["step"] == "resumed"), "{logs:#}");
     for phase in ["specification", "plan"] {

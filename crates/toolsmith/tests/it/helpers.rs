@@ -366,6 +366,14 @@ impl TestApp {
         }
     }
 
+    /// The whole generation log of a job's session (`job` is a `JobResponse` body).
+    pub async fn session_logs(&self, job: &Value) -> Value {
+        let session = job["sessionId"].as_str().unwrap_or("");
+        self.get(&format!("/api/v1/sessions/{session}/logs?limit=500"))
+            .await
+            .body
+    }
+
     pub async fn wait_until_finished(&self, job_id: &str) -> Value {
         self.wait_for_job(job_id, |b| {
             ["completed", "failed", "cancelled"].contains(&b["status"].as_str().unwrap_or(""))
