@@ -22,7 +22,10 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
-pub use state::{ApiSettings, AppState, Generation, JobEvents, NoWorkers, ToolFailure, ToolRunner};
+pub use state::{
+    ApiSettings, AppState, EXECUTIONS_BUFFER, ExecutionSink, Generation, JobEvents, NoWorkers,
+    ToolFailure, ToolRunner,
+};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

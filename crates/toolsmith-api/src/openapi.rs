@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{health, jobs, sessions, tools};
+use crate::routes::{buffers, health, jobs, sessions, tools};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,6 +18,7 @@ use crate::routes::{health, jobs, sessions, tools};
         tools::list_tools, tools::get_tool, tools::tool_versions, tools::tool_version,
         tools::rollback, tools::deprecate, tools::docs, tools::manifest, tools::execute,
         tools::executions,
+        buffers::list_buffers, buffers::buffer_status, buffers::flush, buffers::clear,
     ),
     components(schemas(crate::error::ErrorResponse)),
     tags(
@@ -25,6 +26,7 @@ use crate::routes::{health, jobs, sessions, tools};
         (name = "jobs", description = "Tool generation jobs"),
         (name = "sessions", description = "The workflow behind each job"),
         (name = "tools", description = "The registry of generated tools"),
+        (name = "buffers", description = "The durable write buffers (execution logs)"),
     )
 )]
 pub struct ApiDoc;

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use toolsmith_store::Store;
+use toolsmith_buffer::{Buffers, Item, Sink};
+use toolsmith_store::{ExecutionRecord, Store};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,6 +13,32 @@ pub struct AppState {
     pub jobs: Arc<dyn JobEvents>,
     /// Runs tools for the execution API; `None` when the sandbox is unavailable.
     pub runner: Option<Arc<dyn ToolRunner>>,
+    /// The write buffers; must hold [`EXECUTIONS_BUFFER`].
+    pub buffers: Arc<Buffers>,
+}
+
+/// The buffer execution logs go through.
+pub const EXECUTIONS_BUFFER: &str = "executions";
+
+/// Where the executions buffer writes: the store's execution log, in one transaction per
+/// batch, skipping executions already logged.
+pub struct ExecutionSink(pub Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl Sink for ExecutionSink {
+    async fn write(&self, items: &[Item]) -> Result<u64, String> {
+        let records = items
+            .iter()
+            .map(|item| {
+                serde_json::from_value::<ExecutionRecord>(item.payload.clone())
+                    .map_err(|err| format!("buffered item {} is not an execution: {err}", item.id))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.0
+            .write_executions(&records)
+            .await
+            .map_err(|err| err.to_string())
+    }
 }
 
 /// Why a tool run produced no result.

@@ -120,8 +120,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<RollbackOutcome>;
     /// Marks the tool deprecated; `None` when there is no such tool.
     async fn deprecate_tool(&self, tool_id: &str, now: i64) -> Result<Option<ToolRecord>>;
-    /// Writes an execution log and counts the use.
-    async fn record_execution(&self, record: &ExecutionRecord) -> Result<()>;
+    /// Writes execution logs and counts the uses, in one transaction. A record whose id is
+    /// already logged is skipped (and not counted again), so writing a batch twice is
+    /// harmless. Returns how many records were new.
+    async fn write_executions(&self, records: &[ExecutionRecord]) -> Result<u64>;
     /// A tool's executions, newest first.
     async fn list_executions(
         &self,

@@ -343,8 +343,8 @@ pub enum RollbackOutcome {
     NoEarlierVersion,
 }
 
-/// Seed 000 `ToolExecutionLog`.
-#[derive(Debug, Clone)]
+/// Seed 000 `ToolExecutionLog`. Serialisable, to wait in the execution buffer's spool.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExecutionRecord {
     pub id: String,
     pub tool_id: String,

@@ -1155,33 +1155,44 @@ impl Store for SqliteStore {
         self.get_tool(tool_id).await
     }
 
-    async fn record_execution(&self, record: &ExecutionRecord) -> Result<()> {
+    async fn write_executions(&self, records: &[ExecutionRecord]) -> Result<u64> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO execution_logs (id, tool_id, user_id, version, input_params, success, result,
-                 error, error_type, execution_time_ms, triggered_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.id)
-        .bind(&record.tool_id)
-        .bind(&record.user_id)
-        .bind(&record.version)
-        .bind(serde_json::to_string(&record.input_params)?)
-        .bind(record.success)
-        .bind(record.result.as_ref().map(serde_json::to_string).transpose()?)
-        .bind(&record.error)
-        .bind(&record.error_type)
-        .bind(record.execution_time_ms)
-        .bind(&record.triggered_by)
-        .bind(record.created_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE tools SET usage_count = usage_count + 1 WHERE id = ?")
+        let mut uses: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+        for record in records {
+            let inserted = sqlx::query(
+                "INSERT INTO execution_logs (id, tool_id, user_id, version, input_params, success, result,
+                     error, error_type, execution_time_ms, triggered_by, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&record.id)
             .bind(&record.tool_id)
+            .bind(&record.user_id)
+            .bind(&record.version)
+            .bind(serde_json::to_string(&record.input_params)?)
+            .bind(record.success)
+            .bind(record.result.as_ref().map(serde_json::to_string).transpose()?)
+            .bind(&record.error)
+            .bind(&record.error_type)
+            .bind(record.execution_time_ms)
+            .bind(&record.triggered_by)
+            .bind(record.created_at)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                *uses.entry(record.tool_id.as_str()).or_default() += 1;
+            }
+        }
+        for (tool_id, count) in &uses {
+            sqlx::query("UPDATE tools SET usage_count = usage_count + ? WHERE id = ?")
+                .bind(count)
+                .bind(tool_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(uses.values().map(|n| *n as u64).sum())
     }
 
     async fn list_executions(

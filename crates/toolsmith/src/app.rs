@@ -7,8 +7,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use toolsmith_api::{
-    ApiSettings, AppState, Generation, JobEvents, NoWorkers, ToolFailure, ToolRunner,
+    ApiSettings, AppState, EXECUTIONS_BUFFER, ExecutionSink, Generation, JobEvents, NoWorkers,
+    ToolFailure, ToolRunner,
 };
+use toolsmith_buffer::{Buffer, Buffers, SystemClock};
 use toolsmith_engine::{Engine, GenerationConfig, GenerationWorkflow, Workflow, run_tool};
 use toolsmith_sandbox::envs::{EnvConfig, EnvManager};
 use toolsmith_store::{SqliteStore, Store};
@@ -36,6 +38,9 @@ pub struct Application {
     server: JoinHandle<std::io::Result<()>>,
     engine: Option<JoinHandle<()>>,
     store: Arc<SqliteStore>,
+    /// Runs the buffers' triggers; flushes them when `buffers_stop` fires.
+    flusher: JoinHandle<()>,
+    buffers_stop: CancellationToken,
 }
 
 impl Application {
@@ -142,7 +147,21 @@ impl Application {
             None => (None, Arc::new(NoWorkers)),
         };
 
+        let executions = Buffer::open(
+            EXECUTIONS_BUFFER,
+            config.executions_buffer,
+            &config.spool_dir(),
+            Arc::new(ExecutionSink(dyn_store.clone())),
+            Arc::new(SystemClock),
+        )
+        .context("could not open the executions buffer")?;
+        let buffers = Arc::new(Buffers::new([Arc::new(executions)]));
+        // Stopped after the server, so the last executions answered are in the final flush.
+        let buffers_stop = CancellationToken::new();
+        let flusher = buffers.spawn_flusher(buffers_stop.clone());
+
         let state = AppState {
+            buffers,
             store: dyn_store,
             settings: Arc::new(ApiSettings {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -171,6 +190,8 @@ impl Application {
             server,
             engine,
             store,
+            flusher,
+            buffers_stop,
         })
     }
 
@@ -199,6 +220,8 @@ impl Application {
             server,
             engine,
             store,
+            flusher,
+            buffers_stop,
             ..
         } = self;
         let served = server.await.context("the HTTP server task failed")?;
@@ -206,6 +229,8 @@ impl Application {
         if let Some(engine) = engine {
             engine.await.context("the engine task failed")?;
         }
+        buffers_stop.cancel();
+        flusher.await.context("the buffer flusher failed")?;
         store.pool().close().await;
         served.context("the HTTP server failed")
     }
@@ -214,6 +239,8 @@ impl Application {
     /// renewed. Used by tests of crash recovery.
     pub async fn abort(self) {
         self.server.abort();
+        self.flusher.abort();
+        let _ = self.flusher.await;
         if let Some(engine) = &self.engine {
             engine.abort();
         }

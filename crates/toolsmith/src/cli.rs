@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use toolsmith_buffer::Strategy;
 use toolsmith_engine::EngineConfig;
 
 use crate::config::{Config, LlmConfig, SandboxSettings, Secret, parse_headers};
@@ -203,6 +204,18 @@ pub struct ServeArgs {
     /// /health and the logs say so.
     #[arg(long)]
     pub unsafe_no_sandbox: bool,
+    /// How execution logs reach the store: `batched` (at --buffer-max-size items or when the
+    /// oldest has waited --buffer-flush-interval-s), `immediate` (each at once) or `manual`
+    /// (only on `toolsmith buffers flush`). Buffered logs wait in a spool on disk that
+    /// survives a crash.
+    #[arg(long, env = "TOOLSMITH_BUFFER_STRATEGY", default_value = "batched", value_parser = ["batched", "immediate", "manual"])]
+    pub buffer_strategy: String,
+    /// `batched`: flush at this many buffered execution logs.
+    #[arg(long, env = "TOOLSMITH_BUFFER_MAX_SIZE", default_value_t = 100)]
+    pub buffer_max_size: usize,
+    /// `batched`: flush when the oldest buffered execution log has waited this many seconds.
+    #[arg(long, env = "TOOLSMITH_BUFFER_FLUSH_INTERVAL_S", default_value_t = 5.0)]
+    pub buffer_flush_interval_s: f64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "TOOLSMITH_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -259,6 +272,16 @@ impl ServeArgs {
             },
             max_fix_iterations: self.max_fix_iterations,
             run_timeout: Duration::from_secs(self.run_timeout_s.max(1)),
+            executions_buffer: Strategy::from_name(
+                &self.buffer_strategy,
+                self.buffer_max_size,
+                Duration::try_from_secs_f64(self.buffer_flush_interval_s).map_err(|_| {
+                    anyhow::anyhow!(
+                        "TOOLSMITH_BUFFER_FLUSH_INTERVAL_S must be a positive number of seconds"
+                    )
+                })?,
+            )
+            .map_err(anyhow::Error::msg)?,
         })
     }
 }

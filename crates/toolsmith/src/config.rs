@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use toolsmith_buffer::Strategy;
 use toolsmith_engine::EngineConfig;
 
 /// A value that must not appear in logs: `Debug` prints `[redacted]`.
@@ -146,6 +147,8 @@ pub struct Config {
     pub max_fix_iterations: u32,
     /// Wall clock (and CPU time) of each test or case run of a generated tool.
     pub run_timeout: Duration,
+    /// How execution logs are buffered (SPEC §6).
+    pub executions_buffer: Strategy,
 }
 
 /// Where the sandbox finds what it runs.
@@ -186,7 +189,16 @@ impl Config {
             sandbox: SandboxSettings::default(),
             max_fix_iterations: 5,
             run_timeout: Duration::from_secs(30),
+            executions_buffer: Strategy::Batched {
+                max_size: Strategy::DEFAULT_MAX_SIZE,
+                flush_interval: Strategy::DEFAULT_FLUSH_INTERVAL,
+            },
         }
+    }
+
+    /// Where buffers keep their spools.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("buffers")
     }
 
     pub fn database_url(&self) -> String {

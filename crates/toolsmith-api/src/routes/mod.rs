@@ -1,5 +1,6 @@
 //! Routes under `/api/v1`.
 
+pub mod buffers;
 pub mod health;
 pub mod jobs;
 pub mod sessions;
@@ -38,4 +39,8 @@ pub fn api_routes() -> Router<AppState> {
         .route("/tools/{id}/manifest", get(tools::manifest))
         .route("/tools/{id}/execute", post(tools::execute))
         .route("/tools/{id}/executions", get(tools::executions))
+        .route("/buffers", get(buffers::list_buffers))
+        .route("/buffers/{id}", get(buffers::buffer_status))
+        .route("/buffers/{id}/flush", post(buffers::flush))
+        .route("/buffers/{id}/clear", post(buffers::clear))
 }

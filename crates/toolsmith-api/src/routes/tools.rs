@@ -351,7 +351,7 @@ pub async fn execute(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
     body: JsonBody,
-) -> Result<Json<ExecutionBody>, ApiError> {
+) -> Result<Response, ApiError> {
     let request: ExecuteRequest = serde_json::from_value(body.0)
         .map_err(|e| ApiError::invalid_request(format!("invalid execution request: {e}")))?;
     let user_id = crate::routes::jobs::user_id(&headers)?;
@@ -419,7 +419,8 @@ pub async fn execute(
             &request.input,
         )
         .await;
-    let execution_time_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let sandbox_time = started.elapsed();
+    let execution_time_ms = i64::try_from(sandbox_time.as_millis()).unwrap_or(i64::MAX);
     let (success, result, error, error_type) = match outcome {
         Ok(result) => {
             let errors = schema_errors(&version.output_schema, &result);
@@ -465,8 +466,31 @@ pub async fn execute(
         triggered_by: request.triggered_by,
         created_at: now_ms(),
     };
-    state.store.record_execution(&record).await?;
-    Ok(Json((&record).into()))
+    log_execution(&state, &record).await?;
+    let body: ExecutionBody = (&record).into();
+    // The sandbox's share of the answer's time, for clients and benchmarks (W3C Server-Timing).
+    let timing = format!("sandbox;dur={:.3}", sandbox_time.as_secs_f64() * 1000.0);
+    Ok(([("server-timing", timing)], Json(body)).into_response())
+}
+
+/// Hands the execution log to the executions buffer. When this returns, the log survives a
+/// crash; if it cannot be kept, the caller still gets the result, in the error's details.
+async fn log_execution(state: &AppState, record: &ExecutionRecord) -> Result<(), ApiError> {
+    let buffer = state
+        .buffers
+        .get(crate::EXECUTIONS_BUFFER)
+        .ok_or_else(|| ApiError::unavailable("the executions buffer is not configured"))?;
+    let payload = serde_json::to_value(record).map_err(|err| ApiError::internal(&err))?;
+    buffer
+        .push(record.id.clone(), payload)
+        .await
+        .map_err(|err| {
+            tracing::error!(execution = %record.id, %err, "an execution could not be logged");
+            ApiError::unavailable(format!(
+                "the tool ran, but its execution could not be logged: {err}"
+            ))
+            .with_details(serde_json::to_value(ExecutionBody::from(record)).unwrap_or_default())
+        })
 }
 
 /// The errors of `value` against `schema`, each with its JSON path.

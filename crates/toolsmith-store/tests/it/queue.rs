@@ -402,3 +402,66 @@ async fn reopening_keeps_everything_and_detects_edited_migrations() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn execution_logs_are_written_once_however_often_a_batch_is_written() {
+    let db = db().await;
+    let (_job, lease) = claimed_job(&db.store, 2).await;
+    let mut tools = Vec::new();
+    for (index, name) in [(0, "mean"), (1, "median")] {
+        tools.push(
+            db.store
+                .complete_requirement(
+                    &lease,
+                    index,
+                    ToolOutcome::Generated(Box::new(draft(name))),
+                    1_100,
+                )
+                .await
+                .expect("register"),
+        );
+    }
+    let record = |n: i64, tool: &str| toolsmith_store::ExecutionRecord {
+        id: new_object_id(),
+        tool_id: tool.to_owned(),
+        user_id: "alice".into(),
+        version: "1.0.0".into(),
+        input_params: json!({"n": n}),
+        success: n % 2 == 0,
+        result: Some(json!(n)),
+        error: None,
+        error_type: None,
+        execution_time_ms: 12,
+        triggered_by: Some("test".into()),
+        created_at: 2_000 + n,
+    };
+    let batch: Vec<_> = (0..5)
+        .map(|n| record(n, &tools[usize::from(n >= 3)]))
+        .collect();
+    assert_eq!(db.store.write_executions(&batch).await.expect("write"), 5);
+    // The same batch again (a flush that crashed before deleting its spool), plus one new.
+    let mut again = batch.clone();
+    again.push(record(5, &tools[1]));
+    assert_eq!(db.store.write_executions(&again).await.expect("write"), 1);
+
+    let page = PageRequest::default();
+    let mean = db
+        .store
+        .list_executions(&tools[0], &page)
+        .await
+        .expect("list");
+    let median = db
+        .store
+        .list_executions(&tools[1], &page)
+        .await
+        .expect("list");
+    assert_eq!((mean.items.len(), median.items.len()), (3, 3));
+    assert_eq!(
+        median.items[0], again[5],
+        "read back as written, newest first"
+    );
+    for (tool, uses) in [(&tools[0], 3), (&tools[1], 3)] {
+        let got = db.store.get_tool(tool).await.expect("get").expect("tool");
+        assert_eq!(got.usage_count, uses);
+    }
+}

@@ -1,19 +1,11 @@
 //! The binary's subcommands, run as processes.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use crate::helpers::Running;
 
 use toolsmith_llm::{ChatModel, ChatRequest, ClientConfig, Message, OpenAiClient, ResponseFormat};
-
-/// Kills the child when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn example_script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mock-llm.json")

@@ -40,6 +40,12 @@ async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
     assert_eq!(ok.body["errorType"], Value::Null);
     assert_eq!(ok.body["version"], "1.0.0");
     assert!(ok.body["executionTimeMs"].as_i64().unwrap_or(0) > 0);
+    let timing = ok.headers["server-timing"].to_str().expect("ascii");
+    let sandbox_ms: f64 = timing
+        .strip_prefix("sandbox;dur=")
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("Server-Timing {timing:?}"));
+    assert!(sandbox_ms >= 1.0, "{timing}");
     assert_eq!(ok.body["executionId"].as_str().map(str::len), Some(24));
 
     let raised = execute(&app, &id, json!({"input": {"x": -1}})).await;
@@ -63,6 +69,23 @@ async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
     let hung = execute(&app, &id, json!({"input": {"x": 999}})).await;
     assert_eq!(hung.body["success"], false, "{}", hung.body);
     assert_eq!(hung.body["errorType"], "timeout", "{}", hung.body);
+
+    // The logs wait in the executions buffer (batched: 100 items or 5 s) until it flushes.
+    let waiting = app.get("/api/v1/buffers/executions").await.body;
+    assert_eq!(waiting["buffered"], 4, "{waiting}");
+    assert_eq!(
+        app.get(&format!("/api/v1/tools/{id}/executions"))
+            .await
+            .body["items"],
+        json!([])
+    );
+    let flushed = app
+        .post_json("/api/v1/buffers/executions/flush", &json!({}))
+        .await;
+    assert_eq!(flushed.status, 200, "{}", flushed.body);
+    assert_eq!(flushed.body["written"], 4);
+    assert_eq!(flushed.body["buffer"]["buffered"], 0);
+    assert_eq!(flushed.body["buffer"]["flushedTotal"], 4);
 
     let log = app
         .get(&format!("/api/v1/tools/{id}/executions"))
@@ -104,11 +127,9 @@ async fn bad_input_is_refused_before_anything_runs() {
         }
     }
     assert_eq!(
-        app.get(&format!("/api/v1/tools/{id}/executions"))
-            .await
-            .body["items"],
-        json!([]),
-        "nothing ran"
+        app.get("/api/v1/buffers/executions").await.body["bufferedTotal"],
+        0,
+        "nothing ran, nothing was logged"
     );
 
     let missing_version = execute(&app, &id, json!({"input": {"x": 1}, "version": "2.0.0"})).await;

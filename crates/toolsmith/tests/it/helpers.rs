@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use toolsmith::{Application, Config, Workflows};
+use toolsmith_buffer::Strategy;
 use toolsmith_domain::{ErrorCode, Phase};
 use toolsmith_engine::{EngineConfig, PhaseContext, PhaseOutcome, RequirementError, Workflow};
 use toolsmith_store::{LogLevel, NewGenerationLog, ToolDraft, ToolOutcome};
@@ -177,6 +178,8 @@ pub struct TestOptions {
     /// generation workflow against it.
     pub llm_base_url: Option<String>,
     pub max_fix_iterations: u32,
+    /// How execution logs are buffered (default: batched, 100 items / 5 s, as in production).
+    pub executions_buffer: Strategy,
 }
 
 impl Default for TestOptions {
@@ -189,6 +192,7 @@ impl Default for TestOptions {
             python_env: None,
             llm_base_url: None,
             max_fix_iterations: 3,
+            executions_buffer: Config::new(".").executions_buffer,
         }
     }
 }
@@ -231,6 +235,7 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     config.engine = options.engine;
     config.job_deadline = options.job_deadline;
     config.run_timeout = Duration::from_secs(4);
+    config.executions_buffer = options.executions_buffer;
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     config.sandbox = toolsmith::SandboxSettings {
         init_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_toolsmith"))),
@@ -272,6 +277,16 @@ pub async fn respawn(
     spawn_app_with(TestOptions {
         data_dir: Some(data_dir),
         workflow,
+        ..TestOptions::default()
+    })
+    .await
+}
+
+/// A restart on `data_dir` with the scripted workflow and another buffer strategy.
+pub async fn respawn_with(data_dir: Arc<tempfile::TempDir>, buffer: Strategy) -> TestApp {
+    spawn_app_with(TestOptions {
+        data_dir: Some(data_dir),
+        executions_buffer: buffer,
         ..TestOptions::default()
     })
     .await
@@ -450,4 +465,14 @@ pub fn is_hex24(s: &str) -> bool {
 
 pub fn is_timestamp(s: &str) -> bool {
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%SZ").is_ok()
+}
+
+/// Kills the child process when the test ends, however it ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

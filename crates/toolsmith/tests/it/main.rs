@@ -1,3 +1,4 @@
+mod buffers;
 mod cli;
 mod engine;
 mod errors;
