@@ -38,6 +38,106 @@ pub enum Command {
     /// The offline demo: the service on the embedded defaults, a scripted model (no tokens
     /// spent), three requirements turned into tested tools, and an execution of each.
     Demo(DemoArgs),
+    /// The registry of a running server: list, show, versions, rollback, deprecate, exec.
+    Tools(ToolsArgs),
+    /// The write buffers of a running server: status, flush, clear.
+    Buffers(BuffersArgs),
+}
+
+/// Where the API commands find the server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// The Toolsmith server.
+    #[arg(
+        long,
+        global = true,
+        env = "TOOLSMITH_SERVER",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub server: String,
+    /// Sent as X-User-Id.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Print the API's JSON answer instead of a summary.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ToolsArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(subcommand)]
+    pub command: ToolsCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ToolsCommand {
+    /// List and search tools, newest first.
+    List {
+        /// Text searched in names and descriptions.
+        #[arg(long, short)]
+        query: Option<String>,
+        /// draft, registered, deprecated or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only the tools of this user.
+        #[arg(long)]
+        owner: Option<String>,
+        /// At most this many (1..=500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The next page, as printed after the previous one.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// A tool with its current version's code and schemas.
+    Show { id: String },
+    /// A tool's versions, newest first.
+    Versions { id: String },
+    /// Point a tool at an earlier (or later) version; default: the one before the current.
+    Rollback {
+        id: String,
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Mark a tool deprecated (it then runs only with --allow-deprecated).
+    Deprecate { id: String },
+    /// Run a tool in the server's sandbox and print the result; exits 1 if the tool failed.
+    Exec {
+        id: String,
+        /// The entry function's arguments as a JSON object, or @FILE to read them from a file.
+        #[arg(long)]
+        input: String,
+        /// Run this version instead of the current one.
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long)]
+        allow_deprecated: bool,
+        /// Recorded in the execution log (default `cli`).
+        #[arg(long, default_value = "cli")]
+        triggered_by: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuffersArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(subcommand)]
+    pub command: BuffersCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BuffersCommand {
+    /// Every buffer, or one, with what waits in it and its counters.
+    Status { id: Option<String> },
+    /// Write everything a buffer holds to the store now.
+    Flush { id: String },
+    /// Drop everything a buffer holds WITHOUT writing it.
+    Clear { id: String },
 }
 
 #[derive(Debug, Clone, Args)]

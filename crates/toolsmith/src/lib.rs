@@ -7,6 +7,7 @@
 //! # Layout
 //! - `app.rs` — [`Application`]: build, serve, stop.
 //! - `cli.rs` — the subcommands and their flags (each with its environment variable).
+//! - `client.rs` — `toolsmith tools …` and `toolsmith buffers …`, over a server's API.
 //! - `config.rs` — [`Config`], the typed configuration, and [`Secret`].
 //! - `demo.rs` — `toolsmith demo`, the offline demo.
 //! - `generate.rs` — `toolsmith generate`, one requirement to a running server.
@@ -15,6 +16,7 @@
 
 mod app;
 pub mod cli;
+pub mod client;
 mod config;
 pub mod demo;
 mod follow;

@@ -67,6 +67,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server.stop().await?;
         }
         Command::Generate(args) => toolsmith::generate::run(args).await?,
+        Command::Tools(args) => toolsmith::client::tools(args).await?,
+        Command::Buffers(args) => toolsmith::client::buffers(args).await?,
         Command::Demo(args) => {
             telemetry::init(false);
             toolsmith::demo::run(args).await?;

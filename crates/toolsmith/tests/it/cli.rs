@@ -129,3 +129,113 @@ fn the_demo_turns_three_requirements_into_tools_and_runs_each() {
     );
     assert!(stdout.contains(">>> word_frequencies("), "{stdout}");
 }
+
+/// `toolsmith tools|buffers …` against a running server.
+fn toolsmith(server: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_toolsmith"))
+        .args(args)
+        .args(["--server", server])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run toolsmith");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_and_buffer_commands_work_against_a_server() {
+    let app = crate::helpers::spawn_app().await;
+    let mut tool = String::new();
+    for _ in 0..2 {
+        let job = app.create_job(&["tool:twice doubles a number"]).await;
+        let done = app
+            .wait_until_finished(job["jobId"].as_str().expect("id"))
+            .await;
+        tool = done["toolFiles"][0]["toolId"]
+            .as_str()
+            .expect("tool")
+            .to_owned();
+    }
+    let server = app.address.clone();
+    let server = server.as_str();
+    let ok = |args: &[&str]| {
+        let (success, stdout, stderr) = toolsmith(server, args);
+        assert!(success, "{args:?}: {stdout}\n{stderr}");
+        stdout
+    };
+    let refused = |args: &[&str]| {
+        let (success, stdout, stderr) = toolsmith(server, args);
+        assert!(!success, "{args:?} should fail: {stdout}");
+        stderr
+    };
+
+    let list = ok(&["tools", "list"]);
+    assert!(
+        list.contains(&tool) && list.contains("twice") && list.contains("1.1.0"),
+        "{list}"
+    );
+    assert!(ok(&["tools", "list", "--query", "nothing-like-this"]).contains("no tools"));
+    let show = ok(&["tools", "show", &tool]);
+    assert!(show.contains("def twice"), "{show}");
+    let versions = ok(&["tools", "versions", &tool]);
+    assert!(
+        versions.contains("* 1.1.0") && versions.contains("  1.0.0"),
+        "{versions}"
+    );
+
+    assert!(ok(&["tools", "rollback", &tool]).contains("now runs version 1.0.0"));
+    assert!(ok(&["tools", "rollback", &tool, "--to", "1.1.0"]).contains("now runs version 1.1.0"));
+    let missing = refused(&["tools", "rollback", &tool, "--to", "9.9.9"]);
+    assert!(missing.contains("9.9.9"), "{missing}");
+
+    assert_eq!(
+        ok(&["tools", "exec", &tool, "--input", r#"{"x": 4}"#]).trim(),
+        "8"
+    );
+    let json_out = ok(&["tools", "exec", &tool, "--input", r#"{"x": 5}"#, "--json"]);
+    let answer: serde_json::Value = serde_json::from_str(&json_out).expect("json");
+    assert_eq!(answer["result"], 10);
+    let failed = refused(&["tools", "exec", &tool, "--input", r#"{"x": -1}"#]);
+    assert!(
+        failed.contains("code_error") && failed.contains("must not be negative"),
+        "{failed}"
+    );
+    let bad = refused(&["tools", "exec", &tool, "--input", r#"{"x": "four"}"#]);
+    assert!(
+        bad.contains("INVALID_REQUEST") && bad.contains("/x"),
+        "{bad}"
+    );
+    assert!(refused(&["tools", "exec", &tool, "--input", "{x"]).contains("not JSON"));
+
+    let status = ok(&["buffers", "status"]);
+    assert!(
+        status.contains("executions: batched (100 items / 5 s); 3 buffered"),
+        "{status}"
+    );
+    let flushed = ok(&["buffers", "flush", "executions"]);
+    assert!(flushed.contains("wrote 3"), "{flushed}");
+    ok(&["tools", "exec", &tool, "--input", r#"{"x": 6}"#]);
+    assert!(ok(&["buffers", "clear", "executions"]).contains("dropped 1"));
+    assert!(refused(&["buffers", "status", "nope"]).contains("\"nope\" was not found"));
+
+    assert!(ok(&["tools", "deprecate", &tool]).contains("is deprecated"));
+    let deprecated = refused(&["tools", "exec", &tool, "--input", r#"{"x": 1}"#]);
+    assert!(deprecated.contains("allowDeprecated"), "{deprecated}");
+    assert_eq!(
+        ok(&[
+            "tools",
+            "exec",
+            &tool,
+            "--input",
+            r#"{"x": 1}"#,
+            "--allow-deprecated"
+        ])
+        .trim(),
+        "2"
+    );
+    let (success, _, stderr) = toolsmith("http://127.0.0.1:9", &["tools", "list"]);
+    assert!(!success && stderr.contains("could not reach"), "{stderr}");
+}

@@ -1,0 +1,347 @@
+//! `toolsmith tools …` and `toolsmith buffers …`: the registry and the buffers of a running
+//! server, through its API. Each prints a short summary (or, with `--json`, the API's answer)
+//! and fails with the service's error code and message when the API refuses.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{BuffersArgs, BuffersCommand, ServerArgs, ToolsArgs, ToolsCommand};
+use crate::follow::say;
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    user: Option<String>,
+}
+
+impl Api {
+    fn new(server: &ServerArgs) -> Api {
+        Api {
+            http: reqwest::Client::new(),
+            base: format!("{}/api/v1", server.server.trim_end_matches('/')),
+            user: server.user.clone(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(user) = &self.user {
+            request = request.header("X-User-Id", user);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("could not reach Toolsmith at {}", self.base))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .context("the service's answer is not JSON")?;
+        if !status.is_success() {
+            let mut message = format!(
+                "{} ({status}): {}",
+                body["code"].as_str().unwrap_or("error"),
+                body["error"].as_str().unwrap_or("")
+            );
+            for error in body["details"]["errors"].as_array().into_iter().flatten() {
+                message.push_str(&format!(
+                    "\n  {}: {}",
+                    error["path"].as_str().unwrap_or(""),
+                    error["message"].as_str().unwrap_or("")
+                ));
+            }
+            bail!(message);
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("")
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A path segment as the API expects it (ids and versions are plain, but be safe).
+fn segment(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args.server);
+    let json_out = args.server.json;
+    match args.command {
+        ToolsCommand::List {
+            query,
+            status,
+            tag,
+            owner,
+            limit,
+            cursor,
+        } => {
+            let mut params = vec![("limit", limit.to_string())];
+            for (key, value) in [
+                ("q", query),
+                ("status", status),
+                ("tag", tag),
+                ("user", owner),
+                ("cursor", cursor),
+            ] {
+                if let Some(value) = value {
+                    params.push((key, value));
+                }
+            }
+            let query: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{k}={}", segment(v)))
+                .collect();
+            let page = api.get(&format!("/tools?{}", query.join("&"))).await?;
+            if json_out {
+                say(pretty(&page));
+                return Ok(());
+            }
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                say("no tools");
+            } else {
+                say(format!(
+                    "{:<24}  {:<32}  {:<9}  {:<10}  {:>6}  {:>7}",
+                    "ID", "NAME", "VERSION", "STATUS", "USES", "QUALITY"
+                ));
+            }
+            for tool in &items {
+                say(format!(
+                    "{:<24}  {:<32}  {:<9}  {:<10}  {:>6}  {:>7.2}",
+                    text(&tool["toolId"]),
+                    text(&tool["name"]),
+                    text(&tool["currentVersion"]),
+                    text(&tool["status"]),
+                    tool["usageCount"].as_i64().unwrap_or(0),
+                    tool["qualityScore"].as_f64().unwrap_or(0.0)
+                ));
+            }
+            if let Some(next) = page["nextCursor"].as_str() {
+                say(format!("more: --cursor {next}"));
+            }
+        }
+        ToolsCommand::Show { id } => {
+            let tool = api.get(&format!("/tools/{}", segment(&id))).await?;
+            if json_out {
+                say(pretty(&tool));
+                return Ok(());
+            }
+            let current = &tool["current"];
+            say(format!(
+                "{} {} ({}), tool {}",
+                text(&tool["name"]),
+                text(&tool["currentVersion"]),
+                text(&tool["status"]),
+                text(&tool["toolId"])
+            ));
+            say(text(&tool["description"]));
+            say(format!(
+                "owner {}, used {} times, quality {:.2}",
+                text(&tool["userId"]),
+                tool["usageCount"].as_i64().unwrap_or(0),
+                tool["qualityScore"].as_f64().unwrap_or(0.0)
+            ));
+            say(format!("sha256 {}", text(&current["sha256"])));
+            let deps: Vec<&str> = current["dependencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            say(format!(
+                "dependencies: {}",
+                if deps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    deps.join(", ")
+                }
+            ));
+            say(format!("input schema: {}", current["inputSchema"]));
+            say(format!("output schema: {}", current["outputSchema"]));
+            say(format!("\n{}", text(&current["code"]).trim_end()));
+        }
+        ToolsCommand::Versions { id } => {
+            let page = api
+                .get(&format!("/tools/{}/versions?limit=500", segment(&id)))
+                .await?;
+            if json_out {
+                say(pretty(&page));
+                return Ok(());
+            }
+            let tool = api.get(&format!("/tools/{}", segment(&id))).await?;
+            for version in page["items"].as_array().into_iter().flatten() {
+                let marker = if version["version"] == tool["currentVersion"] {
+                    "*"
+                } else {
+                    " "
+                };
+                say(format!(
+                    "{marker} {:<9}  {}  {}  {}",
+                    text(&version["version"]),
+                    text(&version["createdAt"]),
+                    &text(&version["sha256"])[..text(&version["sha256"]).len().min(12)],
+                    text(&version["changeReason"])
+                ));
+            }
+        }
+        ToolsCommand::Rollback { id, to } => {
+            let body = match to {
+                Some(version) => json!({"version": version}),
+                None => json!({}),
+            };
+            let tool = api
+                .post(&format!("/tools/{}/rollback", segment(&id)), body)
+                .await?;
+            if json_out {
+                say(pretty(&tool));
+            } else {
+                say(format!(
+                    "{} now runs version {}",
+                    text(&tool["name"]),
+                    text(&tool["currentVersion"])
+                ));
+            }
+        }
+        ToolsCommand::Deprecate { id } => {
+            let tool = api
+                .post(&format!("/tools/{}/deprecate", segment(&id)), json!({}))
+                .await?;
+            if json_out {
+                say(pretty(&tool));
+            } else {
+                say(format!(
+                    "{} is {}",
+                    text(&tool["name"]),
+                    text(&tool["status"])
+                ));
+            }
+        }
+        ToolsCommand::Exec {
+            id,
+            input,
+            version,
+            allow_deprecated,
+            triggered_by,
+        } => {
+            let input_text = match input.strip_prefix('@') {
+                Some(file) => std::fs::read_to_string(file)
+                    .with_context(|| format!("could not read {file}"))?,
+                None => input,
+            };
+            let input: Value = serde_json::from_str(&input_text).context("--input is not JSON")?;
+            let mut body = json!({"input": input, "triggeredBy": triggered_by, "allowDeprecated": allow_deprecated});
+            if let Some(version) = version {
+                body["version"] = json!(version);
+            }
+            let execution = api
+                .post(&format!("/tools/{}/execute", segment(&id)), body)
+                .await?;
+            if json_out {
+                say(pretty(&execution));
+            } else if execution["success"] == true {
+                say(execution["result"].to_string());
+            }
+            if execution["success"] != true {
+                bail!(
+                    "the tool failed ({}): {}",
+                    text(&execution["errorType"]),
+                    text(&execution["error"])
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn buffers(args: BuffersArgs) -> anyhow::Result<()> {
+    let api = Api::new(&args.server);
+    let json_out = args.server.json;
+    let answer = match &args.command {
+        BuffersCommand::Status { id: Some(id) } => {
+            api.get(&format!("/buffers/{}", segment(id))).await?
+        }
+        BuffersCommand::Status { id: None } => api.get("/buffers").await?,
+        BuffersCommand::Flush { id } => {
+            api.post(&format!("/buffers/{}/flush", segment(id)), json!({}))
+                .await?
+        }
+        BuffersCommand::Clear { id } => {
+            api.post(&format!("/buffers/{}/clear", segment(id)), json!({}))
+                .await?
+        }
+    };
+    if json_out {
+        say(pretty(&answer));
+        return Ok(());
+    }
+    let describe = |b: &Value| {
+        let strategy = match (b["maxSize"].as_u64(), b["flushIntervalMs"].as_u64()) {
+            (Some(size), Some(ms)) => format!("batched ({size} items / {} s)", ms as f64 / 1000.0),
+            _ => text(&b["strategy"]).to_owned(),
+        };
+        let mut line = format!(
+            "{}: {strategy}; {} buffered; {} flushed in {} flushes, {} duplicates skipped, {} cleared, {} recovered at start",
+            text(&b["id"]),
+            b["buffered"],
+            b["flushedTotal"],
+            b["flushes"],
+            b["duplicatesSkipped"],
+            b["clearedTotal"],
+            b["recovered"]
+        );
+        if let Some(error) = b["lastError"].as_str() {
+            line.push_str(&format!("; last error: {error}"));
+        }
+        line
+    };
+    match &args.command {
+        BuffersCommand::Status { id: Some(_) } => say(describe(&answer)),
+        BuffersCommand::Status { id: None } => {
+            for buffer in answer["items"].as_array().into_iter().flatten() {
+                say(describe(buffer));
+            }
+        }
+        BuffersCommand::Flush { .. } => say(format!(
+            "wrote {} ({} already in the store)\n{}",
+            answer["written"],
+            answer["duplicates"],
+            describe(&answer["buffer"])
+        )),
+        BuffersCommand::Clear { .. } => say(format!(
+            "dropped {} without writing them\n{}",
+            answer["cleared"],
+            describe(&answer["buffer"])
+        )),
+    }
+    Ok(())
+}
