@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use toolsmith_domain::ids::{new_object_id, to_hex};
 use toolsmith_domain::job::final_job_status;
-use toolsmith_domain::version::{Bump, FIRST_VERSION, bump};
+use toolsmith_domain::version::{self, Bump, FIRST_VERSION, bump};
 use toolsmith_domain::{
     ErrorCode, JobStatus, Phase, RequestMetadata, RequirementStatus, SessionStatus, ToolRequirement,
 };
@@ -763,9 +763,8 @@ impl Store for SqliteStore {
                 .await?;
                 let (tool_id, version, reason) = match existing {
                     Some((tool_id, current)) => {
-                        let version = bump(&current, Bump::Minor).ok_or_else(|| {
-                            StoreError::Corrupt(format!("tool {tool_id} has version {current:?}"))
-                        })?;
+                        let (version, reason) =
+                            next_version(&mut tx, &tool_id, &current, &draft).await?;
                         sqlx::query(
                             "UPDATE tools SET current_version = ?1, description = ?2,
                                  status = 'registered', updated_at = ?3
@@ -777,7 +776,7 @@ impl Store for SqliteStore {
                         .bind(&tool_id)
                         .execute(&mut *tx)
                         .await?;
-                        (tool_id, version, "new generation of an existing tool")
+                        (tool_id, version, reason)
                     }
                     None => {
                         let tool_id = new_object_id();
@@ -796,7 +795,11 @@ impl Store for SqliteStore {
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
-                        (tool_id, FIRST_VERSION.to_owned(), "first generation")
+                        (
+                            tool_id,
+                            FIRST_VERSION.to_owned(),
+                            "first generation".to_owned(),
+                        )
                     }
                 };
                 sqlx::query(
@@ -822,7 +825,7 @@ impl Store for SqliteStore {
                 .bind(&session_id)
                 .bind(i64::from(index))
                 .bind(&draft.model)
-                .bind(reason)
+                .bind(&reason)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -1431,4 +1434,57 @@ impl Store for SqliteStore {
             .map(|m| serde_json::from_str(m).map_err(StoreError::from))
             .collect()
     }
+}
+
+/// The version a new generation of `tool_id` registers as, and why: a major bump when its
+/// interface breaks callers of the current version, else a minor one; counted from the newest
+/// version, so that a generation after a rollback never reuses a number.
+async fn next_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tool_id: &str,
+    current: &str,
+    draft: &crate::ToolDraft,
+) -> Result<(String, String)> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("tool {tool_id}: {what}"));
+    let (entry_point, input_schema, output_schema): (String, String, String) = sqlx::query_as(
+        "SELECT entry_point, input_schema, output_schema FROM tool_versions
+         WHERE tool_id = ? AND version = ?",
+    )
+    .bind(tool_id)
+    .bind(current)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or_else(|| corrupt(format!("current version {current} is missing")))?;
+    let (input_schema, output_schema): (Value, Value) = (
+        serde_json::from_str(&input_schema)?,
+        serde_json::from_str(&output_schema)?,
+    );
+    let versions: Vec<String> =
+        sqlx::query_scalar("SELECT version FROM tool_versions WHERE tool_id = ?")
+            .bind(tool_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let newest = version::newest(versions.iter().map(String::as_str))
+        .ok_or_else(|| corrupt("no version is MAJOR.MINOR.PATCH".to_owned()))?;
+    let breaking = version::incompatibility(
+        &version::Interface {
+            entry_point: &entry_point,
+            input_schema: &input_schema,
+            output_schema: &output_schema,
+        },
+        &version::Interface {
+            entry_point: &draft.entry_point,
+            input_schema: &draft.input_schema,
+            output_schema: &draft.output_schema,
+        },
+    );
+    let (kind, reason) = match breaking {
+        Some(why) => (
+            Bump::Major,
+            format!("new generation with an incompatible interface ({why})"),
+        ),
+        None => (Bump::Minor, "new generation of an existing tool".to_owned()),
+    };
+    let next = bump(newest, kind).ok_or_else(|| corrupt(format!("version {newest:?}")))?;
+    Ok((next, reason))
 }

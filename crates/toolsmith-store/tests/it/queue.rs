@@ -465,3 +465,68 @@ async fn execution_logs_are_written_once_however_often_a_batch_is_written() {
         assert_eq!(got.usage_count, uses);
     }
 }
+
+#[tokio::test]
+async fn a_new_generation_is_a_minor_version_unless_its_interface_breaks_callers() {
+    let db = db().await;
+    let (_job, lease) = claimed_job(&db.store, 4).await;
+    let register = |index: u32, draft: ToolDraft| {
+        let (store, lease) = (&db.store, &lease);
+        async move {
+            store
+                .complete_requirement(lease, index, ToolOutcome::Generated(Box::new(draft)), 1_100)
+                .await
+                .expect("register")
+        }
+    };
+    let with_input = |input: serde_json::Value| ToolDraft {
+        input_schema: input,
+        ..draft("mean")
+    };
+    let numbers =
+        json!({"type": "object", "properties": {"xs": {"type": "array"}}, "required": ["xs"]});
+    let id = register(0, with_input(numbers.clone())).await;
+    register(1, with_input(numbers.clone())).await;
+    let version = |v: &'static str| {
+        let (store, id) = (&db.store, id.clone());
+        async move {
+            store
+                .tool_version(&id, v)
+                .await
+                .expect("get")
+                .expect("version")
+        }
+    };
+    assert_eq!(
+        version("1.1.0").await.change_reason,
+        "new generation of an existing tool"
+    );
+
+    // After a rollback to 1.0.0, the next generation is 1.2.0: numbers are never reused.
+    db.store
+        .rollback_tool(&id, Some("1.0.0"), 1_200)
+        .await
+        .expect("rollback");
+    register(2, with_input(numbers)).await;
+    assert_eq!(
+        db.store
+            .get_tool(&id)
+            .await
+            .expect("get")
+            .expect("tool")
+            .current_version,
+        "1.2.0"
+    );
+
+    // A new required parameter breaks every existing call: 2.0.0.
+    let weighted = json!({"type": "object", "properties": {"xs": {"type": "array"}, "weights": {"type": "array"}}, "required": ["xs", "weights"]});
+    register(3, with_input(weighted)).await;
+    assert_eq!(
+        version("2.0.0").await.change_reason,
+        "new generation with an incompatible interface (parameter weights is now required)"
+    );
+    // Versions never change: 1.0.0 still holds what it was registered with.
+    let first = version("1.0.0").await;
+    assert_eq!(first.code, draft("mean").code);
+    assert_eq!(first.change_reason, "first generation");
+}
