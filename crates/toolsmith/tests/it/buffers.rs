@@ -110,7 +110,7 @@ async fn operators_see_flush_and_clear_the_executions_buffer() {
 async fn an_immediate_buffer_logs_each_execution_before_answering() {
     let app = app_with(Strategy::Immediate).await;
     let tool = twice(&app).await;
-    let answer = run(&app, &tool, 8).await;
+    let answer = run(&app, &tool, 9).await;
     let log = logged(&app, &tool).await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["executionId"], answer["executionId"]);

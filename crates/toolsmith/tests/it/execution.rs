@@ -66,13 +66,26 @@ async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
         wrong_output.body
     );
 
+    let not_json = execute(&app, &id, json!({"input": {"x": 8}})).await;
+    assert_eq!(not_json.status, 200, "{}", not_json.body);
+    assert_eq!(not_json.body["success"], false);
+    assert_eq!(not_json.body["result"], Value::Null);
+    assert!(
+        not_json.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the result is not JSON"),
+        "{}",
+        not_json.body
+    );
+
     let hung = execute(&app, &id, json!({"input": {"x": 999}})).await;
     assert_eq!(hung.body["success"], false, "{}", hung.body);
     assert_eq!(hung.body["errorType"], "timeout", "{}", hung.body);
 
     // The logs wait in the executions buffer (batched: 100 items or 5 s) until it flushes.
     let waiting = app.get("/api/v1/buffers/executions").await.body;
-    assert_eq!(waiting["buffered"], 4, "{waiting}");
+    assert_eq!(waiting["buffered"], 5, "{waiting}");
     assert_eq!(
         app.get(&format!("/api/v1/tools/{id}/executions"))
             .await
@@ -83,22 +96,22 @@ async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
         .post_json("/api/v1/buffers/executions/flush", &json!({}))
         .await;
     assert_eq!(flushed.status, 200, "{}", flushed.body);
-    assert_eq!(flushed.body["written"], 4);
+    assert_eq!(flushed.body["written"], 5);
     assert_eq!(flushed.body["buffer"]["buffered"], 0);
-    assert_eq!(flushed.body["buffer"]["flushedTotal"], 4);
+    assert_eq!(flushed.body["buffer"]["flushedTotal"], 5);
 
     let log = app
         .get(&format!("/api/v1/tools/{id}/executions"))
         .await
         .body;
     let items = log["items"].as_array().expect("items");
-    assert_eq!(items.len(), 4);
-    assert_eq!(items[3]["inputParams"], json!({"x": 21}));
-    assert_eq!(items[3]["triggeredBy"], "test");
-    assert_eq!(items[3]["userId"], "anonymous");
+    assert_eq!(items.len(), 5);
+    assert_eq!(items[4]["inputParams"], json!({"x": 21}));
+    assert_eq!(items[4]["triggeredBy"], "test");
+    assert_eq!(items[4]["userId"], "anonymous");
     assert_eq!(
         app.get(&format!("/api/v1/tools/{id}")).await.body["usageCount"],
-        4
+        5
     );
 }
 
@@ -155,4 +168,25 @@ async fn bad_input_is_refused_before_anything_runs() {
     .await;
     assert_eq!(allowed.status, 200);
     assert_eq!(allowed.body["result"], 2);
+}
+
+#[tokio::test]
+async fn a_tool_whose_environment_is_gone_gets_it_rebuilt() {
+    let app = spawn_app().await;
+    let id = tool(&app).await;
+    assert_eq!(
+        execute(&app, &id, json!({"input": {"x": 1}})).await.body["result"],
+        2
+    );
+    let envs = app.data_dir.path().join("envs");
+    std::fs::remove_dir_all(&envs).expect("remove the environments");
+
+    let again = execute(&app, &id, json!({"input": {"x": 2}})).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["success"], true, "{}", again.body);
+    assert_eq!(again.body["result"], 4);
+    assert!(
+        std::fs::read_dir(&envs).expect("envs").count() > 0,
+        "built again"
+    );
 }

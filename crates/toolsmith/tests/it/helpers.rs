@@ -141,9 +141,10 @@ impl Workflow for ScriptedWorkflow {
             ctx.outcome = Some(ToolOutcome::Generated(Box::new(ToolDraft {
                 name: name.clone(),
                 description: ctx.requirement.description.clone(),
-                // Doubles x; negative x raises, 999 hangs, 7 returns text (for execution tests).
+                // Doubles x; negative x raises, 999 hangs, 7 returns text, 8 a set (not JSON)
+                // (for execution tests).
                 code: format!(
-                    "import time\n\n\ndef {name}(x: int) -> int:\n    \"\"\"Doubles x.\"\"\"\n    if x < 0:\n        raise ValueError('x must not be negative')\n    if x == 999:\n        time.sleep(3600)\n    if x == 7:\n        return 'seven'\n    return 2 * x\n"
+                    "import time\n\n\ndef {name}(x: int) -> int:\n    \"\"\"Doubles x.\"\"\"\n    if x < 0:\n        raise ValueError('x must not be negative')\n    if x == 999:\n        time.sleep(3600)\n    if x == 7:\n        return 'seven'\n    if x == 8:\n        return {{1, 2}}\n    return 2 * x\n"
                 ),
                 entry_point: name,
                 input_schema: json!({
