@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use toolsmith_buffer::{Buffers, Item, Sink};
+use toolsmith_buffer::{Buffers, Item, Sink, Written};
 use toolsmith_store::{ExecutionRecord, Store};
 
 #[derive(Clone)]
@@ -26,18 +26,23 @@ pub struct ExecutionSink(pub Arc<dyn Store>);
 
 #[async_trait::async_trait]
 impl Sink for ExecutionSink {
-    async fn write(&self, items: &[Item]) -> Result<u64, String> {
-        let records = items
-            .iter()
-            .map(|item| {
-                serde_json::from_value::<ExecutionRecord>(item.payload.clone())
-                    .map_err(|err| format!("buffered item {} is not an execution: {err}", item.id))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.0
+    async fn write(&self, items: &[Item]) -> Result<Written, String> {
+        let mut records = Vec::with_capacity(items.len());
+        let mut rejected = Vec::new();
+        for item in items {
+            match serde_json::from_value::<ExecutionRecord>(item.payload.clone()) {
+                Ok(record) => records.push(record),
+                Err(err) => {
+                    rejected.push((item.id.clone(), format!("not an execution log: {err}")))
+                }
+            }
+        }
+        let new = self
+            .0
             .write_executions(&records)
             .await
-            .map_err(|err| err.to_string())
+            .map_err(|err| err.to_string())?;
+        Ok(Written { new, rejected })
     }
 }
 

@@ -86,9 +86,35 @@ impl Strategy {
 #[async_trait::async_trait]
 pub trait Sink: Send + Sync + 'static {
     /// Writes a batch atomically. Items whose id was written before must be skipped, so that
-    /// a batch written twice counts once. Returns how many items were new.
-    async fn write(&self, items: &[Item]) -> Result<u64, String>;
+    /// a batch written twice counts once. An item the sink can never take (it does not
+    /// decode, say) is returned in `rejected` and the rest written; `Err` means the batch
+    /// was not written and may be retried.
+    async fn write(&self, items: &[Item]) -> Result<Written, String>;
 }
+
+/// What a sink did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Items written for the first time.
+    pub new: u64,
+    /// Items the sink will never take, with why: set aside in the buffer's `rejected.jsonl`.
+    pub rejected: Vec<(String, String)>,
+}
+
+impl Written {
+    pub fn new(new: u64) -> Written {
+        Written {
+            new,
+            rejected: Vec::new(),
+        }
+    }
+}
+
+/// The most items handed to the sink in one write: a long backlog is written in several
+/// transactions instead of one that holds the store's write lock for long.
+const MAX_BATCH: usize = 1000;
+/// How often a running buffer looks for the spool of a process that died beside it.
+const ADOPT_EVERY_MS: i64 = 10_000;
 
 /// What one flush did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -100,6 +126,8 @@ pub struct FlushReport {
     pub written: u64,
     /// Of those, already in the sink (a flush that crashed before deleting its spool).
     pub duplicates: u64,
+    /// Of those, refused by the sink for good and set aside.
+    pub rejected: u64,
 }
 
 /// What a tick of the background flusher did.
@@ -132,6 +160,8 @@ pub struct Counters {
     pub recovered: u64,
     /// Items written straight to the sink because the spool could not take them.
     pub written_directly: u64,
+    /// Items the sink refused for good, set aside in `rejected.jsonl`.
+    pub rejected_total: u64,
 }
 
 /// A buffer's configuration, contents and counters.
@@ -168,6 +198,8 @@ struct State {
     retry_at: Option<i64>,
     failures_in_a_row: u32,
     corrupt: Vec<PathBuf>,
+    /// When the directory was last searched for a dead process's spool.
+    adopted_at: i64,
 }
 
 impl State {
@@ -201,14 +233,47 @@ impl State {
         Ok(())
     }
 
-    fn seal(&mut self) {
-        if let Some(open) = self.open.take() {
-            if open.items.is_empty() {
-                open.remove();
-            } else {
-                self.sealed.push(open);
-            }
+    /// Moves the open segment to the sealed ones; returns its number if it held items.
+    fn seal(&mut self) -> Option<u64> {
+        let open = self.open.take()?;
+        if open.items.is_empty() {
+            open.remove();
+            return None;
         }
+        let number = open.number;
+        self.sealed.push(open);
+        Some(number)
+    }
+
+    /// Counts a sink write of `items` items.
+    fn count_written(&mut self, items: usize, written: &Written) -> FlushReport {
+        let rejected = written.rejected.len() as u64;
+        let report = FlushReport {
+            items: items as u64,
+            written: written.new,
+            duplicates: (items as u64).saturating_sub(written.new + rejected),
+            rejected,
+        };
+        self.counters.flushes += 1;
+        self.counters.flushed_total += report.written;
+        self.counters.duplicates_skipped += report.duplicates;
+        self.counters.rejected_total += rejected;
+        report
+    }
+
+    fn backing_off(&self, now: i64) -> bool {
+        self.retry_at.is_some_and(|at| now < at)
+    }
+
+    fn take_adopted(&mut self, adopted: spool::Adopted) {
+        let items: usize = adopted.segments.iter().map(|s| s.items.len()).sum();
+        for mut segment in adopted.segments {
+            self.next_number += 1;
+            segment.number = self.next_number;
+            self.sealed.push(segment);
+        }
+        self.counters.recovered += items as u64;
+        self.corrupt.extend(adopted.corrupt);
     }
 }
 
@@ -242,18 +307,22 @@ impl Buffer {
             path: dir.clone(),
             source,
         })?;
-        let mut next_number = 0;
-        let adopted = spool::adopt(&dir, &mut next_number)?;
-        let recovered: usize = adopted.segments.iter().map(|s| s.items.len()).sum();
-        if recovered > 0 {
-            tracing::info!(
-                buffer = id,
-                items = recovered,
-                segments = adopted.segments.len(),
-                "adopted the spool of a process that stopped without flushing"
-            );
-        }
-        let instance = format!("{:013}-{:08x}", clock.now_ms(), fastrand::u32(..));
+        let adopted = spool::adopt(&dir, id)?;
+        let now = clock.now_ms();
+        let instance = format!("{now:013}-{:08x}", fastrand::u32(..));
+        let mut state = State {
+            open: None,
+            sealed: Vec::new(),
+            next_number: 0,
+            counters: Counters::default(),
+            last_flush_at: None,
+            last_error: None,
+            retry_at: None,
+            failures_in_a_row: 0,
+            corrupt: Vec::new(),
+            adopted_at: now,
+        };
+        state.take_adopted(adopted);
         Ok(Buffer {
             id: id.to_owned(),
             strategy,
@@ -261,20 +330,7 @@ impl Buffer {
             instance,
             clock,
             sink,
-            state: Mutex::new(State {
-                open: None,
-                sealed: adopted.segments,
-                next_number,
-                counters: Counters {
-                    recovered: recovered as u64,
-                    ..Counters::default()
-                },
-                last_flush_at: None,
-                last_error: None,
-                retry_at: None,
-                failures_in_a_row: 0,
-                corrupt: adopted.corrupt,
-            }),
+            state: Mutex::new(state),
             flushing: tokio::sync::Mutex::new(()),
         })
     }
@@ -312,7 +368,9 @@ impl Buffer {
                 state.counters.buffered_total += 1;
             }
             appended.map(|()| match self.strategy {
-                Strategy::Batched { max_size, .. } => state.buffered() >= max_size,
+                Strategy::Batched { max_size, .. } => {
+                    state.buffered() >= max_size && !state.backing_off(self.clock.now_ms())
+                }
                 _ => false,
             })
         };
@@ -333,14 +391,16 @@ impl Buffer {
 
     /// `immediate`: write through; spool only what the sink refused.
     async fn push_through(&self, item: Item) -> Result<(), BufferError> {
-        self.state().counters.buffered_total += 1;
         match self.sink.write(std::slice::from_ref(&item)).await {
             Ok(written) => {
+                self.set_aside(std::slice::from_ref(&item), &written.rejected);
                 let mut state = self.state();
-                state.counters.flushes += 1;
-                state.counters.flushed_total += written;
-                state.counters.duplicates_skipped += 1 - written.min(1);
+                state.counters.buffered_total += 1;
+                state.count_written(1, &written);
                 state.last_flush_at = Some(self.clock.now_ms());
+                if state.buffered() == 0 {
+                    state.last_error = None;
+                }
                 Ok(())
             }
             Err(sink_error) => {
@@ -353,7 +413,9 @@ impl Buffer {
                         BufferError::Sink(format!(
                             "{sink_error}; keeping the item in the spool failed too: {spool_error}"
                         ))
-                    })
+                    })?;
+                state.counters.buffered_total += 1;
+                Ok(())
             }
         }
     }
@@ -374,13 +436,37 @@ impl Buffer {
                     "{spool_error}; writing it directly failed too: {sink_error}"
                 ))
             })?;
+        self.set_aside(std::slice::from_ref(&item), &written.rejected);
         let mut state = self.state();
         state.counters.buffered_total += 1;
         state.counters.written_directly += 1;
-        state.counters.flushes += 1;
-        state.counters.flushed_total += written;
+        state.count_written(1, &written);
         state.last_error = Some(spool_error.to_string());
         Ok(())
+    }
+
+    /// Appends items the sink refused for good to `rejected.jsonl`, with why, for an operator.
+    fn set_aside(&self, items: &[Item], rejected: &[(String, String)]) {
+        if rejected.is_empty() {
+            return;
+        }
+        let mut lines = Vec::new();
+        for (id, why) in rejected {
+            let item = items.iter().find(|i| &i.id == id);
+            let line = serde_json::json!({"item": item, "id": id, "reason": why});
+            lines.extend_from_slice(line.to_string().as_bytes());
+            lines.push(b'\n');
+        }
+        let path = self.dir.join("rejected.jsonl");
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &lines));
+        tracing::error!(buffer = %self.id, items = rejected.len(), path = %path.display(), first = %rejected[0].1, "the sink refused items for good; set aside");
+        if let Err(err) = appended {
+            tracing::error!(buffer = %self.id, %err, "could not set the refused items aside; they are dropped");
+        }
     }
 
     /// Hands every buffered item to the sink now, whatever the strategy.
@@ -389,71 +475,82 @@ impl Buffer {
         self.flush_locked(&guard).await
     }
 
+    /// Writes the sealed segments, oldest first, in batches of at most `MAX_BATCH`; a segment
+    /// is deleted once all its items are written. On failure what is unwritten stays for the
+    /// next try (what was written is skipped as duplicates then), and the segment sealed by
+    /// this flush becomes the open one again, so retries do not multiply segment files.
     async fn flush_locked(
         &self,
         _one_at_a_time: &tokio::sync::MutexGuard<'_, ()>,
     ) -> Result<FlushReport, BufferError> {
-        let (numbers, items) = {
+        let sealed_now = self.state().seal();
+        let mut report = FlushReport::default();
+        loop {
+            let next = {
+                let state = self.state();
+                state.sealed.first().map(|s| (s.number, s.items.clone()))
+            };
+            let Some((number, items)) = next else {
+                break;
+            };
+            for batch in items.chunks(MAX_BATCH) {
+                match self.sink.write(batch).await {
+                    Ok(written) => {
+                        self.set_aside(batch, &written.rejected);
+                        let mut state = self.state();
+                        let counted = state.count_written(batch.len(), &written);
+                        report.items += counted.items;
+                        report.written += counted.written;
+                        report.duplicates += counted.duplicates;
+                        report.rejected += counted.rejected;
+                    }
+                    Err(err) => {
+                        let mut state = self.state();
+                        state.counters.failed_flushes += 1;
+                        state.failures_in_a_row += 1;
+                        let backoff_ms = 1000_i64 << (state.failures_in_a_row - 1).min(5);
+                        state.retry_at = Some(self.clock.now_ms() + backoff_ms.min(30_000));
+                        state.last_error = Some(err.clone());
+                        if let Some(number) = sealed_now
+                            && state.open.is_none()
+                            && let Some(at) = state.sealed.iter().position(|s| s.number == number)
+                        {
+                            let segment = state.sealed.remove(at);
+                            state.open = Some(segment);
+                        }
+                        return Err(BufferError::Sink(err));
+                    }
+                }
+            }
             let mut state = self.state();
-            state.seal();
-            let numbers: Vec<u64> = state.sealed.iter().map(|s| s.number).collect();
-            let items: Vec<Item> = state
-                .sealed
-                .iter()
-                .flat_map(|s| s.items.iter().cloned())
-                .collect();
-            (numbers, items)
-        };
-        if items.is_empty() {
-            return Ok(FlushReport::default());
+            if let Some(at) = state.sealed.iter().position(|s| s.number == number) {
+                state.sealed.remove(at).remove();
+            }
         }
-        let outcome = self.sink.write(&items).await;
-        let now = self.clock.now_ms();
         let mut state = self.state();
-        match outcome {
-            Ok(written) => {
-                let report = FlushReport {
-                    items: items.len() as u64,
-                    written,
-                    duplicates: (items.len() as u64).saturating_sub(written),
-                };
-                let (done, kept): (Vec<Segment>, Vec<Segment>) = std::mem::take(&mut state.sealed)
-                    .into_iter()
-                    .partition(|s| numbers.contains(&s.number));
-                state.sealed = kept;
-                for segment in done {
-                    segment.remove();
-                }
-                state.counters.flushes += 1;
-                state.counters.flushed_total += report.written;
-                state.counters.duplicates_skipped += report.duplicates;
-                state.last_flush_at = Some(now);
-                state.last_error = None;
-                state.retry_at = None;
-                state.failures_in_a_row = 0;
-                if report.duplicates > 0 {
-                    tracing::info!(buffer = %self.id, duplicates = report.duplicates, "skipped items the sink already had (a flush interrupted before its spool was deleted)");
-                }
-                Ok(report)
-            }
-            Err(err) => {
-                state.counters.failed_flushes += 1;
-                state.failures_in_a_row += 1;
-                let backoff_ms = 1000_i64 << state.failures_in_a_row.min(5);
-                state.retry_at = Some(now + backoff_ms.min(30_000));
-                state.last_error = Some(err.clone());
-                Err(BufferError::Sink(err))
-            }
+        if report.items > 0 {
+            state.last_flush_at = Some(self.clock.now_ms());
         }
+        state.last_error = None;
+        state.retry_at = None;
+        state.failures_in_a_row = 0;
+        if report.duplicates > 0 {
+            tracing::info!(buffer = %self.id, duplicates = report.duplicates, "skipped items the sink already had (a flush interrupted before its spool was deleted)");
+        }
+        Ok(report)
     }
 
     /// Flushes if a trigger of the strategy fired (size, age, or items the immediate sink
     /// refused earlier), unless a failed flush is still backing off.
     pub async fn tick(&self) -> TickOutcome {
+        let adopt_due = self.clock.now_ms() - self.state().adopted_at >= ADOPT_EVERY_MS;
+        if adopt_due {
+            self.adopt_orphans().await;
+        }
         let due = {
             let state = self.state();
             let now = self.clock.now_ms();
-            let backing_off = state.retry_at.is_some_and(|at| now < at);
+            let backing_off = state.backing_off(now);
             let fired = match self.strategy {
                 Strategy::Batched {
                     max_size,
@@ -474,6 +571,19 @@ impl Buffer {
         match self.flush().await {
             Ok(report) => TickOutcome::Flushed(report),
             Err(err) => TickOutcome::Failed(err.to_string()),
+        }
+    }
+
+    /// Takes over the spool of a process that died while this one runs (instances sharing a
+    /// data directory); its items then follow this buffer's strategy.
+    async fn adopt_orphans(&self) {
+        let _one_at_a_time = self.flushing.lock().await;
+        self.state().adopted_at = self.clock.now_ms();
+        match spool::adopt(&self.dir, &self.id) {
+            Ok(adopted) => self.state().take_adopted(adopted),
+            Err(err) => {
+                tracing::warn!(buffer = %self.id, %err, "could not look for a dead process's spool")
+            }
         }
     }
 

@@ -18,7 +18,9 @@ mod buffer;
 mod clock;
 mod spool;
 
-pub use buffer::{Buffer, BufferStatus, Buffers, FlushReport, Item, Sink, Strategy, TickOutcome};
+pub use buffer::{
+    Buffer, BufferStatus, Buffers, FlushReport, Item, Sink, Strategy, TickOutcome, Written,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 
 use std::path::PathBuf;

@@ -73,10 +73,13 @@ impl Segment {
         Ok(())
     }
 
-    /// Deletes the segment: its items are in the sink. The lock goes with the last descriptor.
+    /// Deletes the segment (its items are in the sink, or cleared). The lock goes with the
+    /// last descriptor. A segment that cannot be deleted is emptied instead, so that nothing
+    /// cleared comes back when it is adopted.
     pub fn remove(self) {
         if let Err(err) = std::fs::remove_file(&self.path) {
-            tracing::warn!(path = %self.path.display(), %err, "could not delete a flushed spool segment; its items will be skipped as duplicates when it is adopted");
+            let emptied = self.file.set_len(0);
+            tracing::warn!(path = %self.path.display(), %err, emptied = emptied.is_ok(), "could not delete a spool segment");
         }
     }
 }
@@ -88,8 +91,9 @@ pub(crate) struct Adopted {
     pub corrupt: Vec<PathBuf>,
 }
 
-/// Adopts every segment of `dir` no live process holds, numbering them from `next_number`.
-pub(crate) fn adopt(dir: &Path, next_number: &mut u64) -> Result<Adopted, BufferError> {
+/// Adopts every segment of `dir` no live process holds (numbered 0: the buffer renumbers
+/// them). A file that cannot be opened or read is left for the next look, with a warning.
+pub(crate) fn adopt(dir: &Path, buffer: &str) -> Result<Adopted, BufferError> {
     let io = |source| BufferError::Spool {
         path: dir.to_owned(),
         source,
@@ -112,15 +116,25 @@ pub(crate) fn adopt(dir: &Path, next_number: &mut u64) -> Result<Adopted, Buffer
         if extension != Some(SEGMENT) {
             continue;
         }
-        let Some(mut file) = lock_orphan(&path)? else {
-            continue;
-        };
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|source| BufferError::Spool {
-                path: path.clone(),
-                source,
-            })?;
+        let read = lock_orphan(&path).and_then(|file| match file {
+            Some(mut file) => file
+                .read_to_end(&mut bytes)
+                .map(|_| Some(file))
+                .map_err(|source| BufferError::Spool {
+                    path: path.clone(),
+                    source,
+                }),
+            None => Ok(None),
+        });
+        let file = match read {
+            Ok(Some(file)) => file,
+            Ok(None) => continue,
+            Err(err) => {
+                tracing::warn!(buffer, %err, "could not adopt a spool segment; trying again later");
+                continue;
+            }
+        };
         match parse(&bytes) {
             Ok((items, torn)) => {
                 if torn > 0 {
@@ -130,9 +144,9 @@ pub(crate) fn adopt(dir: &Path, next_number: &mut u64) -> Result<Adopted, Buffer
                     let _ = std::fs::remove_file(&path);
                     continue;
                 }
-                *next_number += 1;
+                tracing::info!(buffer, path = %path.display(), items = items.len(), "adopted the spool of a process that stopped without flushing");
                 adopted.segments.push(Segment {
-                    number: *next_number,
+                    number: 0,
                     path,
                     file,
                     items,

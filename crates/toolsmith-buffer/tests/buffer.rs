@@ -10,31 +10,35 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use toolsmith_buffer::{Buffer, Item, ManualClock, Sink, Strategy, TickOutcome};
+use toolsmith_buffer::{Buffer, Item, ManualClock, Sink, Strategy, TickOutcome, Written};
 
 #[derive(Default)]
 struct MapSink {
     items: Mutex<BTreeMap<String, Value>>,
     writes: AtomicUsize,
     refuse: AtomicBool,
+    attempts: AtomicUsize,
 }
 
 #[async_trait::async_trait]
 impl Sink for MapSink {
-    async fn write(&self, items: &[Item]) -> Result<u64, String> {
+    async fn write(&self, items: &[Item]) -> Result<Written, String> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.refuse.load(Ordering::SeqCst) {
             return Err("the database is down".into());
         }
         self.writes.fetch_add(1, Ordering::SeqCst);
         let mut stored = self.items.lock().expect("lock");
-        let mut new = 0;
+        let mut written = Written::default();
         for item in items {
-            if !stored.contains_key(&item.id) {
+            if item.payload.get("poison").is_some() {
+                written.rejected.push((item.id.clone(), "poisoned".into()));
+            } else if !stored.contains_key(&item.id) {
                 stored.insert(item.id.clone(), item.payload.clone());
-                new += 1;
+                written.new += 1;
             }
         }
-        Ok(new)
+        Ok(written)
     }
 }
 
@@ -223,10 +227,90 @@ async fn a_failed_flush_keeps_the_items_and_backs_off() {
     assert_eq!(status.counters.failed_flushes, 1);
 
     f.sink.refuse.store(false, Ordering::SeqCst);
-    assert_eq!(buffer.tick().await, TickOutcome::Idle, "backing off");
-    f.clock.advance(Duration::from_secs(2));
+    f.clock.advance(Duration::from_millis(999));
+    assert_eq!(
+        buffer.tick().await,
+        TickOutcome::Idle,
+        "backing off for 1 s"
+    );
+    f.clock.advance(Duration::from_millis(1));
     assert!(matches!(buffer.tick().await, TickOutcome::Flushed(r) if r.written == 3));
     assert_eq!(buffer.status().last_error, None);
+}
+
+#[tokio::test]
+async fn while_the_sink_refuses_pushes_neither_retry_each_time_nor_multiply_files() {
+    let f = fixture();
+    let buffer = f.open(batched(3, 5));
+    f.sink.refuse.store(true, Ordering::SeqCst);
+    push(&buffer, 10).await;
+    assert_eq!(
+        f.sink.attempts.load(Ordering::SeqCst),
+        1,
+        "after the first failure the size trigger waits for the back-off"
+    );
+    assert_eq!(
+        f.spool_files("spool").len(),
+        1,
+        "one segment, still appended to"
+    );
+    assert_eq!(buffer.status().buffered, 10);
+
+    f.sink.refuse.store(false, Ordering::SeqCst);
+    f.clock.advance(Duration::from_secs(1));
+    assert!(matches!(buffer.tick().await, TickOutcome::Flushed(r) if r.written == 10));
+    assert!(f.spool_files("spool").is_empty());
+}
+
+#[tokio::test]
+async fn a_long_backlog_is_written_in_batches_of_a_thousand() {
+    let f = fixture();
+    let buffer = f.open(Strategy::Manual);
+    push(&buffer, 2_500).await;
+    let report = buffer.flush().await.expect("flush");
+    assert_eq!((report.items, report.written), (2_500, 2_500));
+    assert_eq!(f.sink.writes.load(Ordering::SeqCst), 3);
+    assert_eq!(buffer.status().counters.flushes, 3);
+}
+
+#[tokio::test]
+async fn an_item_the_sink_can_never_take_is_set_aside_and_does_not_block_the_rest() {
+    let f = fixture();
+    let buffer = f.open(Strategy::Manual);
+    push(&buffer, 2).await;
+    buffer
+        .push("bad".into(), json!({"poison": true}))
+        .await
+        .expect("push");
+    let report = buffer.flush().await.expect("flush");
+    assert_eq!((report.items, report.written, report.rejected), (3, 2, 1));
+    assert_eq!(buffer.status().buffered, 0);
+    assert_eq!(buffer.status().counters.rejected_total, 1);
+    let aside =
+        std::fs::read_to_string(f.dir.path().join("executions/rejected.jsonl")).expect("set aside");
+    let line: Value = serde_json::from_str(aside.trim()).expect("json");
+    assert_eq!(line["id"], "bad");
+    assert_eq!(line["reason"], "poisoned");
+    assert_eq!(line["item"]["payload"], json!({"poison": true}));
+}
+
+#[tokio::test]
+async fn a_running_buffer_adopts_the_spool_of_a_process_that_died_beside_it() {
+    let f = fixture();
+    let survivor = f.open(Strategy::Manual);
+    let dead = f.open(Strategy::Manual);
+    push(&dead, 4).await;
+    drop(dead);
+    assert_eq!(survivor.status().buffered, 0);
+    f.clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        survivor.tick().await,
+        TickOutcome::Idle,
+        "manual: adopted, not flushed"
+    );
+    let status = survivor.status();
+    assert_eq!((status.buffered, status.counters.recovered), (4, 4));
+    assert_eq!(survivor.flush().await.expect("flush").written, 4);
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use toolsmith_api::ExecutionSink;
-use toolsmith_buffer::{Buffer, Item, Sink, Strategy, SystemClock};
+use toolsmith_buffer::{Buffer, Item, Sink, Strategy, SystemClock, Written};
 use toolsmith_store::{ExecutionRecord, Store};
 
 mod support;
@@ -43,7 +43,7 @@ struct CountingSink {
 
 #[async_trait::async_trait]
 impl Sink for CountingSink {
-    async fn write(&self, items: &[Item]) -> Result<u64, String> {
+    async fn write(&self, items: &[Item]) -> Result<Written, String> {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         self.inner.write(items).await
     }

@@ -156,12 +156,9 @@ impl Application {
         )
         .context("could not open the executions buffer")?;
         let buffers = Arc::new(Buffers::new([Arc::new(executions)]));
-        // Stopped after the server, so the last executions answered are in the final flush.
-        let buffers_stop = CancellationToken::new();
-        let flusher = buffers.spawn_flusher(buffers_stop.clone());
 
         let state = AppState {
-            buffers,
+            buffers: buffers.clone(),
             store: dyn_store,
             settings: Arc::new(ApiSettings {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -177,6 +174,9 @@ impl Application {
             .await
             .with_context(|| format!("could not listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        // Stopped after the server, so the last executions answered are in the final flush.
+        let buffers_stop = CancellationToken::new();
+        let flusher = buffers.spawn_flusher(buffers_stop.clone());
         let server = tokio::spawn(
             axum::serve(listener, toolsmith_api::router(state))
                 .with_graceful_shutdown(shutdown.clone().cancelled_owned())

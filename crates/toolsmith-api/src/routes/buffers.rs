@@ -41,6 +41,8 @@ pub struct BufferBody {
     pub recovered: u64,
     /// Items written straight to the store because the spool could not take them.
     pub written_directly: u64,
+    /// Items the store can never take (unreadable), set aside in the spool's `rejected.jsonl`.
+    pub rejected_total: u64,
     pub last_flush_at: Option<String>,
     pub last_error: Option<String>,
     /// Spool files that could not be read, set aside for an operator.
@@ -66,6 +68,7 @@ impl From<BufferStatus> for BufferBody {
             cleared_total: s.counters.cleared_total,
             recovered: s.counters.recovered,
             written_directly: s.counters.written_directly,
+            rejected_total: s.counters.rejected_total,
             last_flush_at: s.last_flush_at.map(format_ms),
             last_error: s.last_error,
             corrupt_segments: s
@@ -93,6 +96,8 @@ pub struct FlushBody {
     pub written: u64,
     /// Of those, already in the store.
     pub duplicates: u64,
+    /// Of those, unreadable and set aside.
+    pub rejected: u64,
     pub buffer: BufferBody,
 }
 
@@ -150,6 +155,7 @@ pub async fn flush(
         items: report.items,
         written: report.written,
         duplicates: report.duplicates,
+        rejected: report.rejected,
         buffer: buffer.status().into(),
     }))
 }

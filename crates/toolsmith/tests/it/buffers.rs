@@ -93,6 +93,21 @@ async fn operators_see_flush_and_clear_the_executions_buffer() {
         .map(|e| e["inputParams"]["x"].clone())
         .collect();
     assert_eq!(inputs, [json!(5), json!(4)], "the cleared three are gone");
+    // The log pages like every list.
+    let first = app
+        .get(&format!("/api/v1/tools/{tool}/executions?limit=1"))
+        .await
+        .body;
+    assert_eq!(first["items"][0]["inputParams"]["x"], 5);
+    let cursor = first["nextCursor"].as_str().expect("a second page");
+    let second = app
+        .get(&format!(
+            "/api/v1/tools/{tool}/executions?limit=1&cursor={cursor}"
+        ))
+        .await
+        .body;
+    assert_eq!(second["items"][0]["inputParams"]["x"], 4);
+    assert!(second["nextCursor"].is_null(), "{second}");
     assert_eq!(
         app.get(&format!("/api/v1/tools/{tool}")).await.body["usageCount"],
         2
