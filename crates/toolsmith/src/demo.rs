@@ -1,16 +1,11 @@
 //! `toolsmith demo`: the whole service, offline. A scripted model (the mock LLM with the bundled
 //! `examples/demo-llm.json`) answers; everything else is real — the HTTP API, the job engine,
-//! the static checks, the sandbox, uv environments (RDKit comes from PyPI), the registry.
-
-use std::sync::Arc;
+//! the static checks, the sandbox, uv environments (RDKit comes from PyPI), the registry, the
+//! execution API and the execution-log buffer.
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use toolsmith_engine::run_tool;
 use toolsmith_llm::mock::{MockScript, MockServer};
-use toolsmith_sandbox::envs::{EnvConfig, EnvManager};
-use toolsmith_sandbox::{Limits, Sandbox, SandboxConfig};
-use toolsmith_store::Store;
 
 use crate::cli::DemoArgs;
 use crate::config::SandboxSettings;
@@ -133,48 +128,94 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ));
     }
 
-    let store = app.store();
-    let sandbox = Arc::new(Sandbox::new(SandboxConfig::new(
-        std::env::current_exe()?,
-        data_dir.join("sandbox"),
-    ))?);
-    let envs = Arc::new(EnvManager::new(EnvConfig::new(
-        args.uv.canonicalize()?,
-        &data_dir,
-    )));
+    // Each tool runs once through the execution API, on its first spec case: input checked
+    // against its schema, a sandboxed run, the result checked, the execution logged.
+    let mut last_tool = None;
     for file in job["toolFiles"].as_array().into_iter().flatten() {
-        let name = file["fileName"]
-            .as_str()
-            .unwrap_or("")
-            .trim_end_matches(".py")
-            .to_owned();
+        let tool_id = file["toolId"].as_str().unwrap_or("").to_owned();
         say(format!(
-            "\n--- {} ({}) ---",
-            file["filePath"].as_str().unwrap_or(""),
-            file["toolId"].as_str().unwrap_or("")
+            "\n--- {} ({tool_id}) ---",
+            file["filePath"].as_str().unwrap_or("")
         ));
         say(file["code"].as_str().unwrap_or("").trim_end());
-        let Some(tool) = store.find_tool("anonymous", &name).await? else {
+        let tool: Value = client
+            .get(format!("{base}/tools/{tool_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let name = tool["name"].as_str().unwrap_or("").to_owned();
+        let Some(input) = tool["current"]["testCases"]
+            .get(0)
+            .and_then(|c| c.get("input"))
+            .cloned()
+        else {
             continue;
         };
-        let Some(input) = tool.test_cases.get(0).and_then(|c| c.get("input")).cloned() else {
-            continue;
-        };
-        let result = run_tool(
-            sandbox.clone(),
-            envs.clone(),
-            &name,
-            &tool.code,
-            &tool.dependencies,
-            &input,
-            Limits::default(),
-        )
-        .await;
-        match result {
-            Ok(value) => say(format!(
-                ">>> {name}(**{input}) = {value}   (run in the sandbox)"
-            )),
-            Err(err) => say(format!(">>> {name}(**{input}) failed: {err}")),
+        let response = client
+            .post(format!("{base}/tools/{tool_id}/execute"))
+            .json(&json!({"input": input, "triggeredBy": "demo"}))
+            .send()
+            .await?;
+        let sandbox_ms = response
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("sandbox;dur="))
+            .unwrap_or("?")
+            .to_owned();
+        let execution: Value = response.json().await?;
+        if execution["success"] == true {
+            say(format!(
+                ">>> {name}(**{input}) = {}   (POST /tools/{{id}}/execute: version {}, {sandbox_ms} ms in the sandbox)",
+                execution["result"],
+                execution["version"].as_str().unwrap_or("")
+            ));
+        } else {
+            say(format!(
+                ">>> {name}(**{input}) failed: {}",
+                execution["error"]
+                    .as_str()
+                    .unwrap_or(&execution.to_string())
+            ));
+        }
+        last_tool = Some(tool_id);
+    }
+    let buffer: Value = client
+        .get(format!("{base}/buffers/executions"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    say(format!(
+        "\nexecution logs: {} waiting in the executions buffer ({}: {} items / {} ms), already on disk",
+        buffer["buffered"],
+        buffer["strategy"].as_str().unwrap_or(""),
+        buffer["maxSize"],
+        buffer["flushIntervalMs"]
+    ));
+    let flushed: Value = client
+        .post(format!("{base}/buffers/executions/flush"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    say(format!(
+        "POST /buffers/executions/flush: {} written to the store in one transaction",
+        flushed["written"]
+    ));
+    if let Some(tool_id) = last_tool {
+        let log: Value = client
+            .get(format!("{base}/tools/{tool_id}/executions"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if let Some(entry) = log["items"].get(0) {
+            say(format!(
+                "GET /tools/{tool_id}/executions: success={} triggeredBy={} executionTimeMs={}",
+                entry["success"], entry["triggeredBy"], entry["executionTimeMs"]
+            ));
         }
     }
     say(format!(

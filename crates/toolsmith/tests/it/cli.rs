@@ -128,6 +128,15 @@ fn the_demo_turns_three_requirements_into_tools_and_runs_each() {
         "{stdout}"
     );
     assert!(stdout.contains(">>> word_frequencies("), "{stdout}");
+    assert!(
+        stdout.contains("execution logs: 3 waiting in the executions buffer"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("POST /buffers/executions/flush: 3 written"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("triggeredBy=\"demo\""), "{stdout}");
 }
 
 /// `toolsmith tools|buffers …` against a running server.
