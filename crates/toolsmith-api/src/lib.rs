@@ -37,6 +37,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", routes::api_routes())
+        .route("/metrics", axum::routing::get(routes::metrics::metrics))
         .merge(openapi::swagger())
         .fallback(context::unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::routes::{buffers, health, jobs, sessions, tools};
+use crate::routes::{buffers, health, jobs, metrics, sessions, tools};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,7 @@ use crate::routes::{buffers, health, jobs, sessions, tools};
         tools::rollback, tools::deprecate, tools::docs, tools::manifest, tools::execute,
         tools::executions,
         buffers::list_buffers, buffers::buffer_status, buffers::flush, buffers::clear,
+        metrics::metrics,
     ),
     components(schemas(crate::error::ErrorResponse)),
     tags(

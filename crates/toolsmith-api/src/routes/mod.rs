@@ -3,6 +3,7 @@
 pub mod buffers;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod sessions;
 pub mod tools;
 

@@ -113,6 +113,29 @@ async fn operators_see_flush_and_clear_the_executions_buffer() {
         2
     );
 
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let metrics = metrics.text().await.expect("text");
+    for line in [
+        "# TYPE toolsmith_buffer_buffered gauge",
+        "toolsmith_buffer_buffered{buffer=\"executions\"} 0",
+        "toolsmith_buffer_items_total{buffer=\"executions\"} 5",
+        "toolsmith_buffer_flushed_total{buffer=\"executions\"} 2",
+        "toolsmith_buffer_cleared_total{buffer=\"executions\"} 3",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+
     let unknown = app.get("/api/v1/buffers/nope").await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.body["code"], "INVALID_REQUEST");

@@ -1,0 +1,90 @@
+//! `GET /metrics`: the buffers' counters in the Prometheus text format, for scrapers.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+
+use crate::AppState;
+
+/// The buffers' gauges and counters (Prometheus text format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "buffers",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let statuses: Vec<_> = state.buffers.all().map(|b| b.status()).collect();
+    let mut out = String::new();
+    let mut family = |name: &str,
+                      kind: &str,
+                      help: &str,
+                      value: &dyn Fn(&toolsmith_buffer::BufferStatus) -> u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for status in &statuses {
+            let _ = writeln!(out, "{name}{{buffer=\"{}\"}} {}", status.id, value(status));
+        }
+    };
+    family(
+        "toolsmith_buffer_buffered",
+        "gauge",
+        "Items waiting in the buffer's spool.",
+        &|s| s.buffered as u64,
+    );
+    family(
+        "toolsmith_buffer_spool_bytes",
+        "gauge",
+        "Bytes of the buffer's spool files.",
+        &|s| s.spool_bytes,
+    );
+    family(
+        "toolsmith_buffer_items_total",
+        "counter",
+        "Items taken since start.",
+        &|s| s.counters.buffered_total,
+    );
+    family(
+        "toolsmith_buffer_flushed_total",
+        "counter",
+        "Items written to the store since start.",
+        &|s| s.counters.flushed_total,
+    );
+    family(
+        "toolsmith_buffer_duplicates_total",
+        "counter",
+        "Items the store already had.",
+        &|s| s.counters.duplicates_skipped,
+    );
+    family(
+        "toolsmith_buffer_flushes_total",
+        "counter",
+        "Store write transactions of the buffer.",
+        &|s| s.counters.flushes,
+    );
+    family(
+        "toolsmith_buffer_failed_flushes_total",
+        "counter",
+        "Store writes that failed.",
+        &|s| s.counters.failed_flushes,
+    );
+    family(
+        "toolsmith_buffer_cleared_total",
+        "counter",
+        "Items dropped by clear.",
+        &|s| s.counters.cleared_total,
+    );
+    family(
+        "toolsmith_buffer_recovered_total",
+        "counter",
+        "Items adopted from a dead process's spool.",
+        &|s| s.counters.recovered,
+    );
+    family(
+        "toolsmith_buffer_rejected_total",
+        "counter",
+        "Items the store can never take, set aside.",
+        &|s| s.counters.rejected_total,
+    );
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+}
