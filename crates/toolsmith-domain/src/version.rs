@@ -98,6 +98,14 @@ pub fn incompatibility(old: &Interface<'_>, new: &Interface<'_>) -> Option<Strin
             type_names(new.output_schema)
         ));
     }
+    // A field callers could count on in an object result must still be there.
+    let new_fields = required(new.output_schema);
+    if let Some(lost) = required(old.output_schema)
+        .into_iter()
+        .find(|f| !new_fields.contains(f))
+    {
+        return Some(format!("the result no longer always has {lost}"));
+    }
     None
 }
 
@@ -185,6 +193,29 @@ mod tests {
         assert_eq!(
             same(&input, &json!({"type": "string"}), "convert").as_deref(),
             Some("the result changes from number to string")
+        );
+        let record = json!({"type": "object", "properties": {"mw": {"type": "number"}, "formula": {"type": "string"}}, "required": ["mw", "formula"]});
+        let with = |output: &serde_json::Value| {
+            incompatibility(
+                &Interface {
+                    entry_point: "convert",
+                    input_schema: &input,
+                    output_schema: &record,
+                },
+                &Interface {
+                    entry_point: "convert",
+                    input_schema: &input,
+                    output_schema: output,
+                },
+            )
+        };
+        let more = json!({"type": "object", "properties": {"mw": {"type": "number"}, "formula": {"type": "string"}, "atoms": {"type": "integer"}}, "required": ["mw", "formula", "atoms"]});
+        assert_eq!(with(&more), None, "a new field breaks no reader");
+        let fewer =
+            json!({"type": "object", "properties": {"mw": {"type": "number"}}, "required": ["mw"]});
+        assert_eq!(
+            with(&fewer).as_deref(),
+            Some("the result no longer always has formula")
         );
     }
 

@@ -1437,8 +1437,9 @@ impl Store for SqliteStore {
 }
 
 /// The version a new generation of `tool_id` registers as, and why: a major bump when its
-/// interface breaks callers of the current version, else a minor one; counted from the newest
-/// version, so that a generation after a rollback never reuses a number.
+/// interface breaks callers of the current version or of the newest one (the number counts
+/// from the newest, so a minor bump claims compatibility with it), else a minor one. Counting
+/// from the newest means a generation after a rollback never reuses a number.
 async fn next_version(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     tool_id: &str,
@@ -1446,19 +1447,6 @@ async fn next_version(
     draft: &crate::ToolDraft,
 ) -> Result<(String, String)> {
     let corrupt = |what: String| StoreError::Corrupt(format!("tool {tool_id}: {what}"));
-    let (entry_point, input_schema, output_schema): (String, String, String) = sqlx::query_as(
-        "SELECT entry_point, input_schema, output_schema FROM tool_versions
-         WHERE tool_id = ? AND version = ?",
-    )
-    .bind(tool_id)
-    .bind(current)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| corrupt(format!("current version {current} is missing")))?;
-    let (input_schema, output_schema): (Value, Value) = (
-        serde_json::from_str(&input_schema)?,
-        serde_json::from_str(&output_schema)?,
-    );
     let versions: Vec<String> =
         sqlx::query_scalar("SELECT version FROM tool_versions WHERE tool_id = ?")
             .bind(tool_id)
@@ -1466,18 +1454,36 @@ async fn next_version(
             .await?;
     let newest = version::newest(versions.iter().map(String::as_str))
         .ok_or_else(|| corrupt("no version is MAJOR.MINOR.PATCH".to_owned()))?;
-    let breaking = version::incompatibility(
-        &version::Interface {
+    let proposed = version::Interface {
+        entry_point: &draft.entry_point,
+        input_schema: &draft.input_schema,
+        output_schema: &draft.output_schema,
+    };
+    let mut breaking = None;
+    for (role, existing) in [("current", current), ("newest", newest)] {
+        let (entry_point, input_schema, output_schema): (String, String, String) = sqlx::query_as(
+            "SELECT entry_point, input_schema, output_schema FROM tool_versions
+                 WHERE tool_id = ? AND version = ?",
+        )
+        .bind(tool_id)
+        .bind(existing)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| corrupt(format!("{role} version {existing} is missing")))?;
+        let (input_schema, output_schema): (Value, Value) = (
+            serde_json::from_str(&input_schema)?,
+            serde_json::from_str(&output_schema)?,
+        );
+        let old = version::Interface {
             entry_point: &entry_point,
             input_schema: &input_schema,
             output_schema: &output_schema,
-        },
-        &version::Interface {
-            entry_point: &draft.entry_point,
-            input_schema: &draft.input_schema,
-            output_schema: &draft.output_schema,
-        },
-    );
+        };
+        if let Some(why) = version::incompatibility(&old, &proposed) {
+            breaking = Some(format!("{why}, against {existing}"));
+            break;
+        }
+    }
     let (kind, reason) = match breaking {
         Some(why) => (
             Bump::Major,

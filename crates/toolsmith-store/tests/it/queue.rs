@@ -469,7 +469,7 @@ async fn execution_logs_are_written_once_however_often_a_batch_is_written() {
 #[tokio::test]
 async fn a_new_generation_is_a_minor_version_unless_its_interface_breaks_callers() {
     let db = db().await;
-    let (_job, lease) = claimed_job(&db.store, 4).await;
+    let (_job, lease) = claimed_job(&db.store, 5).await;
     let register = |index: u32, draft: ToolDraft| {
         let (store, lease) = (&db.store, &lease);
         async move {
@@ -523,7 +523,24 @@ async fn a_new_generation_is_a_minor_version_unless_its_interface_breaks_callers
     register(3, with_input(weighted)).await;
     assert_eq!(
         version("2.0.0").await.change_reason,
-        "new generation with an incompatible interface (parameter weights is now required)"
+        "new generation with an incompatible interface (parameter weights is now required, against 1.2.0)"
+    );
+    // Back on 1.2.0, a generation that fits 1.2.0's callers but not 2.0.0's is still major:
+    // its number counts from 2.0.0.
+    db.store
+        .rollback_tool(&id, Some("1.2.0"), 1_300)
+        .await
+        .expect("rollback");
+    register(
+        4,
+        with_input(
+            json!({"type": "object", "properties": {"xs": {"type": "array"}}, "required": ["xs"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        version("3.0.0").await.change_reason,
+        "new generation with an incompatible interface (parameter weights is removed, against 2.0.0)"
     );
     // Versions never change: 1.0.0 still holds what it was registered with.
     let first = version("1.0.0").await;
