@@ -273,7 +273,11 @@ impl State {
             self.sealed.push(segment);
         }
         self.counters.recovered += items as u64;
-        self.corrupt.extend(adopted.corrupt);
+        for path in adopted.corrupt {
+            if !self.corrupt.contains(&path) {
+                self.corrupt.push(path);
+            }
+        }
     }
 }
 
@@ -599,6 +603,7 @@ impl Buffer {
         state.counters.cleared_total += dropped as u64;
         state.retry_at = None;
         state.failures_in_a_row = 0;
+        state.last_error = None;
         if dropped > 0 {
             tracing::warn!(buffer = %self.id, items = dropped, "buffer cleared: items dropped without being written");
         }

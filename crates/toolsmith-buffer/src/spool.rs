@@ -17,6 +17,8 @@ use crate::{BufferError, Item};
 
 const SEGMENT: &str = "spool";
 const UNBORN: &str = "tmp";
+/// A segment that could not be read, kept for an operator.
+const CORRUPT: &str = "corrupt";
 /// A `.tmp` segment older than this was left by a process that died while creating it.
 const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 
@@ -113,6 +115,10 @@ pub(crate) fn adopt(dir: &Path, buffer: &str) -> Result<Adopted, BufferError> {
             remove_if_abandoned(&path);
             continue;
         }
+        if extension == Some(CORRUPT) {
+            adopted.corrupt.push(path);
+            continue;
+        }
         if extension != Some(SEGMENT) {
             continue;
         }
@@ -154,7 +160,7 @@ pub(crate) fn adopt(dir: &Path, buffer: &str) -> Result<Adopted, BufferError> {
                 });
             }
             Err(line) => {
-                let aside = path.with_extension("corrupt");
+                let aside = path.with_extension(CORRUPT);
                 tracing::error!(path = %path.display(), line, aside = %aside.display(), "a spool segment is unreadable; set aside for an operator, not flushed");
                 let _ = std::fs::rename(&path, &aside);
                 adopted.corrupt.push(aside);

@@ -201,7 +201,12 @@ async fn clear_drops_buffered_items_without_writing_them() {
     let f = fixture();
     let buffer = f.open(Strategy::Manual);
     push(&buffer, 7).await;
+    f.sink.refuse.store(true, Ordering::SeqCst);
+    assert!(buffer.flush().await.is_err());
+    assert!(buffer.status().last_error.is_some());
+    f.sink.refuse.store(false, Ordering::SeqCst);
     assert_eq!(buffer.clear().await, 7);
+    assert_eq!(buffer.status().last_error, None, "cleared with the items");
     assert_eq!(buffer.status().buffered, 0);
     assert_eq!(buffer.status().counters.cleared_total, 7);
     assert!(f.spool_files("spool").is_empty());
@@ -260,6 +265,7 @@ async fn while_the_sink_refuses_pushes_neither_retry_each_time_nor_multiply_file
     f.clock.advance(Duration::from_secs(1));
     assert!(matches!(buffer.tick().await, TickOutcome::Flushed(r) if r.written == 10));
     assert!(f.spool_files("spool").is_empty());
+    assert_eq!(buffer.status().last_error, None);
 }
 
 #[tokio::test]
@@ -395,6 +401,13 @@ async fn a_torn_last_line_is_ignored_and_an_unreadable_segment_set_aside() {
     assert!(Path::new(&status.corrupt_segments[0]).exists());
     assert_eq!(buffer.flush().await.expect("flush").written, 2);
     assert_eq!(f.spool_files("corrupt").len(), 1, "kept for an operator");
+    drop(buffer);
+    let again = f.open(Strategy::Manual);
+    assert_eq!(
+        again.status().corrupt_segments,
+        f.spool_files("corrupt"),
+        "still reported after a restart"
+    );
 }
 
 #[test]

@@ -88,7 +88,10 @@ impl ErrorClass {
             }
             _ => {}
         }
-        if has(&["could not install", "no solution found", "no module named"]) {
+        if has(&["not json serializable", "is not json:"]) {
+            // The tool returned something JSON cannot carry (a set, an object): its own bug.
+            ErrorClass::CodeError
+        } else if has(&["could not install", "no solution found", "no module named"]) {
             ErrorClass::Dependency
         } else if has(&["401", "unauthorized", "invalid api key", "authentication"]) {
             ErrorClass::Auth
@@ -165,6 +168,11 @@ mod tests {
                 ErrorClass::Endpoint,
             ),
             ("PermissionError: [Errno 13]", false, ErrorClass::Permission),
+            (
+                "the result is not JSON: Object of type set is not JSON serializable",
+                false,
+                ErrorClass::CodeError,
+            ),
             ("anything at all", true, ErrorClass::Timeout),
             (
                 "ReadTimeout: HTTPSConnectionPool read timed out",

@@ -365,9 +365,27 @@ impl ToolRunner for SandboxRunner {
             self.limits.clone(),
         )
         .await
-        .map_err(|message| ToolFailure {
-            timed_out: message.contains("WallTime") || message.contains("CpuTime"),
-            message,
+        .map_err(|message| {
+            let limit = if message.contains("WallTime") {
+                Some("did not finish within")
+            } else if message.contains("CpuTime") {
+                Some("used up its CPU time limit of")
+            } else {
+                None
+            };
+            match limit {
+                Some(what) => ToolFailure {
+                    message: format!(
+                        "the tool {what} {} s (TOOLSMITH_RUN_TIMEOUT_S) and was stopped",
+                        self.limits.wall.as_secs()
+                    ),
+                    timed_out: true,
+                },
+                None => ToolFailure {
+                    message,
+                    timed_out: false,
+                },
+            }
         })
     }
 }

@@ -105,7 +105,8 @@ pub enum ToolsCommand {
     },
     /// Mark a tool deprecated (it then runs only with --allow-deprecated).
     Deprecate { id: String },
-    /// Run a tool in the server's sandbox and print the result; exits 1 if the tool failed.
+    /// Run a tool in the server's sandbox and print the result; exits 3 if the tool ran and
+    /// failed, 1 if the server refused.
     Exec {
         id: String,
         /// The entry function's arguments as a JSON object, or @FILE to read them from a file.
@@ -136,8 +137,13 @@ pub enum BuffersCommand {
     Status { id: Option<String> },
     /// Write everything a buffer holds to the store now.
     Flush { id: String },
-    /// Drop everything a buffer holds WITHOUT writing it.
-    Clear { id: String },
+    /// Drop everything a buffer holds WITHOUT writing it (needs --yes).
+    Clear {
+        id: String,
+        /// Yes, drop the items.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

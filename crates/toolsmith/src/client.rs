@@ -12,7 +12,22 @@ struct Api {
     http: reqwest::Client,
     base: String,
     user: Option<String>,
+    /// Print refusals as the API's JSON too.
+    json: bool,
 }
+
+/// `toolsmith tools exec`: the tool ran and failed (exit status 3, apart from the API
+/// refusing, which is 1).
+#[derive(Debug)]
+pub struct ToolFailed(pub String);
+
+impl std::fmt::Display for ToolFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ToolFailed {}
 
 impl Api {
     fn new(server: &ServerArgs) -> Api {
@@ -20,6 +35,7 @@ impl Api {
             http: reqwest::Client::new(),
             base: format!("{}/api/v1", server.server.trim_end_matches('/')),
             user: server.user.clone(),
+            json: server.json,
         }
     }
 
@@ -46,17 +62,26 @@ impl Api {
             .await
             .context("the service's answer is not JSON")?;
         if !status.is_success() {
+            if self.json {
+                say(pretty(&body));
+            }
             let mut message = format!(
                 "{} ({status}): {}",
                 body["code"].as_str().unwrap_or("error"),
                 body["error"].as_str().unwrap_or("")
             );
+            if body["details"]["status"] == "deprecated" {
+                message.push_str(" (with this command: --allow-deprecated)");
+            }
             for error in body["details"]["errors"].as_array().into_iter().flatten() {
                 message.push_str(&format!(
                     "\n  {}: {}",
                     error["path"].as_str().unwrap_or(""),
                     error["message"].as_str().unwrap_or("")
                 ));
+            }
+            if let Some(id) = body["requestId"].as_str() {
+                message.push_str(&format!("\n  request id: {id}"));
             }
             bail!(message);
         }
@@ -272,11 +297,19 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
                 say(execution["result"].to_string());
             }
             if execution["success"] != true {
-                bail!(
+                let mut message = format!(
                     "the tool failed ({}): {}",
                     text(&execution["errorType"]),
                     text(&execution["error"])
                 );
+                if !execution["result"].is_null() {
+                    message.push_str(&format!("\n  it returned: {}", execution["result"]));
+                }
+                message.push_str(&format!(
+                    "\n  execution {}",
+                    text(&execution["executionId"])
+                ));
+                return Err(ToolFailed(message).into());
             }
         }
     }
@@ -295,7 +328,13 @@ pub async fn buffers(args: BuffersArgs) -> anyhow::Result<()> {
             api.post(&format!("/buffers/{}/flush", segment(id)), json!({}))
                 .await?
         }
-        BuffersCommand::Clear { id } => {
+        BuffersCommand::Clear { id, yes } => {
+            if !yes {
+                bail!(
+                    "clear drops every item waiting in buffer {id:?} without writing it; \
+                     run `toolsmith buffers flush {id}` to keep them, or add --yes to drop them"
+                );
+            }
             api.post(&format!("/buffers/{}/clear", segment(id)), json!({}))
                 .await?
         }
@@ -310,17 +349,29 @@ pub async fn buffers(args: BuffersArgs) -> anyhow::Result<()> {
             _ => text(&b["strategy"]).to_owned(),
         };
         let mut line = format!(
-            "{}: {strategy}; {} buffered; {} flushed in {} flushes, {} duplicates skipped, {} cleared, {} recovered at start",
+            "{}: {strategy}; {} buffered ({} bytes in {} spool files)\n  since start: {} taken, {} written in {} store writes ({} failed), {} duplicates skipped, {} rejected, {} cleared, {} recovered from stopped processes, {} written directly",
             text(&b["id"]),
             b["buffered"],
+            b["spoolBytes"],
+            b["spoolSegments"],
+            b["bufferedTotal"],
             b["flushedTotal"],
             b["flushes"],
+            b["failedFlushes"],
             b["duplicatesSkipped"],
+            b["rejectedTotal"],
             b["clearedTotal"],
-            b["recovered"]
+            b["recovered"],
+            b["writtenDirectly"]
         );
         if let Some(error) = b["lastError"].as_str() {
-            line.push_str(&format!("; last error: {error}"));
+            line.push_str(&format!("\n  last error: {error}"));
+        }
+        for path in b["corruptSegments"].as_array().into_iter().flatten() {
+            line.push_str(&format!(
+                "\n  unreadable spool file, set aside: {}",
+                text(path)
+            ));
         }
         line
     };
@@ -332,9 +383,10 @@ pub async fn buffers(args: BuffersArgs) -> anyhow::Result<()> {
             }
         }
         BuffersCommand::Flush { .. } => say(format!(
-            "wrote {} ({} already in the store)\n{}",
+            "wrote {} ({} already in the store, {} rejected)\n{}",
             answer["written"],
             answer["duplicates"],
+            answer["rejected"],
             describe(&answer["buffer"])
         )),
         BuffersCommand::Clear { .. } => say(format!(

@@ -67,7 +67,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server.stop().await?;
         }
         Command::Generate(args) => toolsmith::generate::run(args).await?,
-        Command::Tools(args) => toolsmith::client::tools(args).await?,
+        Command::Tools(args) => {
+            if let Err(err) = toolsmith::client::tools(args).await {
+                if let Some(failed) = err.downcast_ref::<toolsmith::client::ToolFailed>() {
+                    let _ = writeln!(std::io::stderr(), "{failed}");
+                    std::process::exit(3);
+                }
+                return Err(err);
+            }
+        }
         Command::Buffers(args) => toolsmith::client::buffers(args).await?,
         Command::Demo(args) => {
             telemetry::init(false);

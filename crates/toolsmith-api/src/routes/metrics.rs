@@ -83,6 +83,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Items the store can never take, set aside.",
         &|s| s.counters.rejected_total,
     );
+    family(
+        "toolsmith_buffer_written_directly_total",
+        "counter",
+        "Items written straight to the store because the spool could not take them.",
+        &|s| s.counters.written_directly,
+    );
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

@@ -128,7 +128,8 @@ pub struct RollbackRequest {
 /// Make another version current (roll back, or forward again). Versions never change.
 #[utoipa::path(post, path = "/api/v1/tools/{id}/rollback", tag = "tools", params(("id" = String, Path)),
     request_body(content = RollbackRequest, description = "Optional; an empty body rolls back one version"),
-    responses((status = 200, body = ToolDetail), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+    responses((status = 200, body = ToolDetail), (status = 400, description = "The body is not a rollback request", body = ErrorResponse),
+        (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 pub async fn rollback(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -274,7 +275,7 @@ pub async fn docs(
         md.push_str(&format!("- {line}\n"));
     }
     md.push_str(&format!(
-        "- dependencies: {}\n- runs in Toolsmith's sandbox: no network unless the tool calls an API, a size-limited working directory\n\n## Provenance\n\n- change: {}\n- job: {}\n- session: {}\n- model: {}\n",
+        "- dependencies: {}\n- runs in Toolsmith's sandbox: no network access, a size-limited working directory, time and memory limits\n\n## Provenance\n\n- change: {}\n- job: {}\n- session: {}\n- model: {}\n",
         if version.dependencies.is_empty() { "standard library only".to_owned() } else { version.dependencies.join(", ") },
         version.change_reason,
         version.job_id.as_deref().unwrap_or("-"),
@@ -343,9 +344,9 @@ pub struct ExecuteRequest {
     request_body = ExecuteRequest,
     responses(
         (status = 200, description = "Ran (successfully or not: see `success`)", body = ExecutionBody),
-        (status = 404, body = ErrorResponse), (status = 409, description = "Deprecated", body = ErrorResponse),
+        (status = 400, description = "Malformed request", body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, description = "Deprecated", body = ErrorResponse),
         (status = 413, body = ErrorResponse), (status = 422, description = "The input does not match the input schema", body = ErrorResponse),
-        (status = 503, description = "The sandbox is unavailable", body = ErrorResponse)))]
+        (status = 503, description = "The sandbox is unavailable, or the execution could not be logged", body = ErrorResponse)))]
 pub async fn execute(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -139,8 +139,8 @@ fn the_demo_turns_three_requirements_into_tools_and_runs_each() {
     assert!(stdout.contains("triggeredBy=\"demo\""), "{stdout}");
 }
 
-/// `toolsmith tools|buffers …` against a running server.
-fn toolsmith(server: &str, args: &[&str]) -> (bool, String, String) {
+/// `toolsmith tools|buffers …` against a running server: exit status, stdout, stderr.
+fn toolsmith(server: &str, args: &[&str]) -> (Option<i32>, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_toolsmith"))
         .args(args)
         .args(["--server", server])
@@ -148,7 +148,7 @@ fn toolsmith(server: &str, args: &[&str]) -> (bool, String, String) {
         .output()
         .expect("run toolsmith");
     (
-        output.status.success(),
+        output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
@@ -171,15 +171,17 @@ async fn the_registry_and_buffer_commands_work_against_a_server() {
     let server = app.address.clone();
     let server = server.as_str();
     let ok = |args: &[&str]| {
-        let (success, stdout, stderr) = toolsmith(server, args);
-        assert!(success, "{args:?}: {stdout}\n{stderr}");
+        let (code, stdout, stderr) = toolsmith(server, args);
+        assert_eq!(code, Some(0), "{args:?}: {stdout}\n{stderr}");
         stdout
     };
-    let refused = |args: &[&str]| {
-        let (success, stdout, stderr) = toolsmith(server, args);
-        assert!(!success, "{args:?} should fail: {stdout}");
+    // The server refused (or could not be reached): 1; the tool ran and failed: 3.
+    let exits = |expected: i32, args: &[&str]| {
+        let (code, stdout, stderr) = toolsmith(server, args);
+        assert_eq!(code, Some(expected), "{args:?}: {stdout}\n{stderr}");
         stderr
     };
+    let refused = |args: &[&str]| exits(1, args);
 
     let list = ok(&["tools", "list"]);
     assert!(
@@ -207,32 +209,52 @@ async fn the_registry_and_buffer_commands_work_against_a_server() {
     let json_out = ok(&["tools", "exec", &tool, "--input", r#"{"x": 5}"#, "--json"]);
     let answer: serde_json::Value = serde_json::from_str(&json_out).expect("json");
     assert_eq!(answer["result"], 10);
-    let failed = refused(&["tools", "exec", &tool, "--input", r#"{"x": -1}"#]);
+    let failed = exits(3, &["tools", "exec", &tool, "--input", r#"{"x": -1}"#]);
     assert!(
         failed.contains("code_error") && failed.contains("must not be negative"),
         "{failed}"
     );
+    let wrong = exits(3, &["tools", "exec", &tool, "--input", r#"{"x": 7}"#]);
+    assert!(
+        wrong.contains("output schema") && wrong.contains("it returned: \"seven\""),
+        "{wrong}"
+    );
     let bad = refused(&["tools", "exec", &tool, "--input", r#"{"x": "four"}"#]);
     assert!(
-        bad.contains("INVALID_REQUEST") && bad.contains("/x"),
+        bad.contains("INVALID_REQUEST") && bad.contains("/x") && bad.contains("request id: "),
         "{bad}"
     );
+    let (code, stdout, _) = toolsmith(
+        server,
+        &[
+            "tools",
+            "exec",
+            &tool,
+            "--input",
+            r#"{"x": "four"}"#,
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    let refusal: serde_json::Value = serde_json::from_str(&stdout).expect("the ErrorResponse");
+    assert_eq!(refusal["details"]["errors"][0]["path"], "/x");
     assert!(refused(&["tools", "exec", &tool, "--input", "{x"]).contains("not JSON"));
 
     let status = ok(&["buffers", "status"]);
     assert!(
-        status.contains("executions: batched (100 items / 5 s); 3 buffered"),
+        status.contains("executions: batched (100 items / 5 s); 4 buffered"),
         "{status}"
     );
     let flushed = ok(&["buffers", "flush", "executions"]);
-    assert!(flushed.contains("wrote 3"), "{flushed}");
+    assert!(flushed.contains("wrote 4"), "{flushed}");
     ok(&["tools", "exec", &tool, "--input", r#"{"x": 6}"#]);
-    assert!(ok(&["buffers", "clear", "executions"]).contains("dropped 1"));
+    assert!(refused(&["buffers", "clear", "executions"]).contains("--yes"));
+    assert!(ok(&["buffers", "clear", "executions", "--yes"]).contains("dropped 1"));
     assert!(refused(&["buffers", "status", "nope"]).contains("\"nope\" was not found"));
 
     assert!(ok(&["tools", "deprecate", &tool]).contains("is deprecated"));
     let deprecated = refused(&["tools", "exec", &tool, "--input", r#"{"x": 1}"#]);
-    assert!(deprecated.contains("allowDeprecated"), "{deprecated}");
+    assert!(deprecated.contains("--allow-deprecated"), "{deprecated}");
     assert_eq!(
         ok(&[
             "tools",
@@ -245,6 +267,9 @@ async fn the_registry_and_buffer_commands_work_against_a_server() {
         .trim(),
         "2"
     );
-    let (success, _, stderr) = toolsmith("http://127.0.0.1:9", &["tools", "list"]);
-    assert!(!success && stderr.contains("could not reach"), "{stderr}");
+    let (code, _, stderr) = toolsmith("http://127.0.0.1:9", &["tools", "list"]);
+    assert!(
+        code == Some(1) && stderr.contains("could not reach"),
+        "{stderr}"
+    );
 }

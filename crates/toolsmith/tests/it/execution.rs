@@ -70,6 +70,11 @@ async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
     assert_eq!(not_json.status, 200, "{}", not_json.body);
     assert_eq!(not_json.body["success"], false);
     assert_eq!(not_json.body["result"], Value::Null);
+    assert_eq!(
+        not_json.body["errorType"], "code_error",
+        "{}",
+        not_json.body
+    );
     assert!(
         not_json.body["error"]
             .as_str()
@@ -82,6 +87,10 @@ async fn a_tool_runs_in_the_sandbox_and_every_execution_is_logged() {
     let hung = execute(&app, &id, json!({"input": {"x": 999}})).await;
     assert_eq!(hung.body["success"], false, "{}", hung.body);
     assert_eq!(hung.body["errorType"], "timeout", "{}", hung.body);
+    assert_eq!(
+        hung.body["error"],
+        "the tool did not finish within 4 s (TOOLSMITH_RUN_TIMEOUT_S) and was stopped"
+    );
 
     // The logs wait in the executions buffer (batched: 100 items or 5 s) until it flushes.
     let waiting = app.get("/api/v1/buffers/executions").await.body;
