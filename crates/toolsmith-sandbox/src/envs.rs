@@ -211,12 +211,23 @@ impl EnvManager {
         let (key, normalised) = self.key(dependencies)?;
         let path = self.config.root.join(&key);
         if path.join(".ready").exists() {
-            return Ok(PythonEnv {
-                path,
-                key,
-                created: false,
-                build_ms: 0,
-            });
+            if path.join("bin/python").exists() {
+                return Ok(PythonEnv {
+                    path,
+                    key,
+                    created: false,
+                    build_ms: 0,
+                });
+            }
+            // Damaged (its interpreter is gone): moved aside, removed, and built anew.
+            tracing::warn!(env = %path.display(), "environment without its interpreter; building it again");
+            let aside = self
+                .config
+                .root
+                .join(format!(".broken-{key}-{}", &new_request_id()[..8]));
+            if std::fs::rename(&path, &aside).is_ok() {
+                let _ = std::fs::remove_dir_all(&aside);
+            }
         }
         let io = |path: &Path| {
             let path = path.to_owned();

@@ -198,4 +198,14 @@ async fn a_tool_whose_environment_is_gone_gets_it_rebuilt() {
         std::fs::read_dir(&envs).expect("envs").count() > 0,
         "built again"
     );
+
+    // Damaged rather than gone: the interpreter is missing but the environment looks ready.
+    for env in std::fs::read_dir(&envs).expect("envs") {
+        let python = env.expect("entry").path().join("bin/python");
+        if python.symlink_metadata().is_ok() {
+            std::fs::remove_file(&python).expect("remove the interpreter");
+        }
+    }
+    let repaired = execute(&app, &id, json!({"input": {"x": 3}})).await;
+    assert_eq!(repaired.body["result"], 6, "{}", repaired.body);
 }
