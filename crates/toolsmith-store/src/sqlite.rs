@@ -765,15 +765,23 @@ impl Store for SqliteStore {
                     Some((tool_id, current)) => {
                         let (version, reason) =
                             next_version(&mut tx, &tool_id, &current, &draft).await?;
+                        // The kind of the new generation joins the tool's tags (json_each
+                        // keeps the tags it has, failure tags included).
                         sqlx::query(
                             "UPDATE tools SET current_version = ?1, description = ?2,
-                                 status = 'registered', updated_at = ?3
+                                 status = 'registered', updated_at = ?3,
+                                 tags = CASE
+                                     WHEN ?5 IS NULL
+                                       OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?5)
+                                     THEN tags
+                                     ELSE json_insert(tags, '$[#]', ?5) END
                              WHERE id = ?4",
                         )
                         .bind(&version)
                         .bind(&draft.description)
                         .bind(now)
                         .bind(&tool_id)
+                        .bind(kind_tag(&draft))
                         .execute(&mut *tx)
                         .await?;
                         (tool_id, version, reason)
@@ -782,14 +790,18 @@ impl Store for SqliteStore {
                         let tool_id = new_object_id();
                         sqlx::query(
                             "INSERT INTO tools (id, user_id, name, description, status,
-                                                current_version, session_id, created_at, updated_at)
-                             VALUES (?, ?, ?, ?, 'registered', ?, ?, ?, ?)",
+                                                current_version, tags, session_id, created_at,
+                                                updated_at)
+                             VALUES (?, ?, ?, ?, 'registered', ?, ?, ?, ?, ?)",
                         )
                         .bind(&tool_id)
                         .bind(&user_id)
                         .bind(&draft.name)
                         .bind(&draft.description)
                         .bind(FIRST_VERSION)
+                        .bind(serde_json::to_string(
+                            &kind_tag(&draft).into_iter().collect::<Vec<_>>(),
+                        )?)
                         .bind(&session_id)
                         .bind(now)
                         .bind(now)
@@ -1434,6 +1446,16 @@ impl Store for SqliteStore {
             .map(|m| serde_json::from_str(m).map_err(StoreError::from))
             .collect()
     }
+}
+
+/// The tag a generated tool gets from its specification: its kind (`toolType`: default,
+/// api_caller, data_processing, file_manipulation).
+fn kind_tag(draft: &crate::ToolDraft) -> Option<String> {
+    draft
+        .spec
+        .as_ref()
+        .and_then(|spec| spec["toolType"].as_str())
+        .map(str::to_owned)
 }
 
 /// The version a new generation of `tool_id` registers as, and why: a major bump when its

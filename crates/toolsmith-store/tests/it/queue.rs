@@ -481,6 +481,7 @@ async fn a_new_generation_is_a_minor_version_unless_its_interface_breaks_callers
     };
     let with_input = |input: serde_json::Value| ToolDraft {
         input_schema: input,
+        spec: Some(json!({"toolType": "data_processing"})),
         ..draft("mean")
     };
     let numbers =
@@ -533,15 +534,21 @@ async fn a_new_generation_is_a_minor_version_unless_its_interface_breaks_callers
         .expect("rollback");
     register(
         4,
-        with_input(
-            json!({"type": "object", "properties": {"xs": {"type": "array"}}, "required": ["xs"]}),
-        ),
+        ToolDraft {
+            spec: Some(json!({"toolType": "api_caller"})),
+            ..with_input(
+                json!({"type": "object", "properties": {"xs": {"type": "array"}}, "required": ["xs"]}),
+            )
+        },
     )
     .await;
     assert_eq!(
         version("3.0.0").await.change_reason,
         "new generation with an incompatible interface (parameter weights is removed, against 2.0.0)"
     );
+    // The kind from each specification is a tag, once however many versions carry it.
+    let tool = db.store.get_tool(&id).await.expect("get").expect("tool");
+    assert_eq!(tool.tags, ["data_processing", "api_caller"]);
     // Versions never change: 1.0.0 still holds what it was registered with.
     let first = version("1.0.0").await;
     assert_eq!(first.code, draft("mean").code);
