@@ -343,10 +343,6 @@ impl Buffer {
         &self.id
     }
 
-    pub fn strategy(&self) -> Strategy {
-        self.strategy
-    }
-
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves whole segments behind; the state stays usable.
         self.state

@@ -19,7 +19,8 @@ mod clock;
 mod spool;
 
 pub use buffer::{
-    Buffer, BufferStatus, Buffers, FlushReport, Item, Sink, Strategy, TickOutcome, Written,
+    Buffer, BufferStatus, Buffers, Counters, FlushReport, Item, Sink, Strategy, TickOutcome,
+    Written,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 

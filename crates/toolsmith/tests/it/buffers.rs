@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use toolsmith_buffer::Strategy;
 use toolsmith_store::{PageRequest, SqliteStore, Store};
 
-use crate::helpers::{Running, TestApp, TestOptions, respawn_with, spawn_app_with};
+use crate::helpers::{
+    Running, TestApp, TestOptions, respawn_with, spawn_app_with, twice_tool as twice,
+};
 
 async fn app_with(strategy: Strategy) -> TestApp {
     spawn_app_with(TestOptions {
@@ -19,18 +21,6 @@ async fn app_with(strategy: Strategy) -> TestApp {
         ..TestOptions::default()
     })
     .await
-}
-
-/// The scripted `twice` tool: doubles x.
-async fn twice(app: &TestApp) -> String {
-    let job = app.create_job(&["tool:twice doubles a number"]).await;
-    let done = app
-        .wait_until_finished(job["jobId"].as_str().expect("id"))
-        .await;
-    done["toolFiles"][0]["toolId"]
-        .as_str()
-        .expect("tool")
-        .to_owned()
 }
 
 async fn run(app: &TestApp, tool: &str, x: i64) -> Value {

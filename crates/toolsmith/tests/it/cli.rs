@@ -157,17 +157,8 @@ fn toolsmith(server: &str, args: &[&str]) -> (Option<i32>, String, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_registry_and_buffer_commands_work_against_a_server() {
     let app = crate::helpers::spawn_app().await;
-    let mut tool = String::new();
-    for _ in 0..2 {
-        let job = app.create_job(&["tool:twice doubles a number"]).await;
-        let done = app
-            .wait_until_finished(job["jobId"].as_str().expect("id"))
-            .await;
-        tool = done["toolFiles"][0]["toolId"]
-            .as_str()
-            .expect("tool")
-            .to_owned();
-    }
+    crate::helpers::twice_tool(&app).await;
+    let tool = crate::helpers::twice_tool(&app).await; // 1.1.0 of the same tool
     let server = app.address.clone();
     let server = server.as_str();
     let ok = |args: &[&str]| {

@@ -3,19 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
-
-/// A tool `twice` (scripted): doubles x; negative x raises, 999 hangs, 7 returns text.
-async fn tool(app: &TestApp) -> String {
-    let job = app.create_job(&["tool:twice doubles a number"]).await;
-    let done = app
-        .wait_until_finished(job["jobId"].as_str().expect("id"))
-        .await;
-    done["toolFiles"][0]["toolId"]
-        .as_str()
-        .expect("tool")
-        .to_owned()
-}
+use crate::helpers::{TestApp, spawn_app, twice_tool as tool};
 
 async fn execute(app: &TestApp, id: &str, body: Value) -> crate::helpers::Reply {
     app.post_json(&format!("/api/v1/tools/{id}/execute"), &body)

@@ -283,6 +283,19 @@ pub async fn respawn(
     .await
 }
 
+/// Registers the scripted tool `twice` (a new version each call) and returns its id: it
+/// doubles x; negative x raises, 999 hangs, 7 returns text, 8 a set.
+pub async fn twice_tool(app: &TestApp) -> String {
+    let job = app.create_job(&["tool:twice doubles a number"]).await;
+    let done = app
+        .wait_until_finished(job["jobId"].as_str().expect("id"))
+        .await;
+    done["toolFiles"][0]["toolId"]
+        .as_str()
+        .expect("tool")
+        .to_owned()
+}
+
 /// A restart on `data_dir` with the scripted workflow and another buffer strategy.
 pub async fn respawn_with(data_dir: Arc<tempfile::TempDir>, buffer: Strategy) -> TestApp {
     spawn_app_with(TestOptions {
