@@ -22,6 +22,7 @@ mod routes;
 mod state;
 
 pub use error::ApiError;
+pub use routes::tools::sandbox_ms;
 pub use state::{
     ApiSettings, AppState, EXECUTIONS_BUFFER, ExecutionSink, Generation, JobEvents, NoWorkers,
     ToolFailure, ToolRunner,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use toolsmith_buffer::{Buffers, Item, Sink, Written};
 use toolsmith_store::{ExecutionRecord, Store};
 
@@ -30,7 +31,7 @@ impl Sink for ExecutionSink {
         let mut records = Vec::with_capacity(items.len());
         let mut rejected = Vec::new();
         for item in items {
-            match serde_json::from_value::<ExecutionRecord>(item.payload.clone()) {
+            match ExecutionRecord::deserialize(&item.payload) {
                 Ok(record) => records.push(record),
                 Err(err) => {
                     rejected.push((item.id.clone(), format!("not an execution log: {err}")))

@@ -211,9 +211,10 @@ impl State {
         self.segments().map(|s| s.items.len()).sum()
     }
 
+    /// Items are appended in time order, so each segment's first item is its oldest.
     fn oldest(&self) -> Option<i64> {
         self.segments()
-            .flat_map(|s| s.items.iter().map(|i| i.at))
+            .filter_map(|s| s.items.first().map(|i| i.at))
             .min()
     }
 

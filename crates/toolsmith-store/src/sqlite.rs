@@ -1141,33 +1141,28 @@ impl Store for SqliteStore {
                 RollbackOutcome::NoEarlierVersion
             });
         };
-        sqlx::query("UPDATE tools SET current_version = ?, updated_at = ? WHERE id = ?")
-            .bind(&target)
-            .bind(now)
-            .bind(tool_id)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query("SELECT * FROM tools WHERE id = ?")
-            .bind(tool_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "UPDATE tools SET current_version = ?, updated_at = ? WHERE id = ? RETURNING *",
+        )
+        .bind(&target)
+        .bind(now)
+        .bind(tool_id)
+        .fetch_one(&mut *tx)
+        .await?;
         let tool = tool_from_row(&row)?;
         tx.commit().await?;
         Ok(RollbackOutcome::Done(Box::new(tool)))
     }
 
     async fn deprecate_tool(&self, tool_id: &str, now: i64) -> Result<Option<ToolRecord>> {
-        let updated =
-            sqlx::query("UPDATE tools SET status = 'deprecated', updated_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(tool_id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        if updated == 0 {
-            return Ok(None);
-        }
-        self.get_tool(tool_id).await
+        let row = sqlx::query(
+            "UPDATE tools SET status = 'deprecated', updated_at = ? WHERE id = ? RETURNING *",
+        )
+        .bind(now)
+        .bind(tool_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tool_from_row).transpose()
     }
 
     async fn write_executions(&self, records: &[ExecutionRecord]) -> Result<u64> {

@@ -80,13 +80,7 @@ async fn run() {
             .send()
             .await
             .expect("execute");
-        let timing = response
-            .headers()
-            .get("server-timing")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("sandbox;dur="))
-            .and_then(|ms| ms.parse::<f64>().ok())
-            .expect("Server-Timing");
+        let timing = toolsmith_api::sandbox_ms(response.headers()).expect("Server-Timing");
         let body: Value = response.json().await.expect("json");
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
         assert_eq!(body["result"], 2 * n, "{body}");

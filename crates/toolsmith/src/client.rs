@@ -39,13 +39,24 @@ impl Api {
         }
     }
 
+    /// `base/segment/segment…`, each segment escaped by `Url`.
+    fn url(&self, segments: &[&str]) -> anyhow::Result<reqwest::Url> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .with_context(|| format!("{} is not a server URL", self.base))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("{} is not a server URL", self.base))?
+            .extend(segments);
+        Ok(url)
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
-        path: &str,
+        segments: &[&str],
+        query: &[(&str, String)],
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self.http.request(method, self.url(segments)?).query(query);
         if let Some(user) = &self.user {
             request = request.header("X-User-Id", user);
         }
@@ -88,12 +99,13 @@ impl Api {
         Ok(body)
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::GET, path, None).await
+    async fn get(&self, segments: &[&str], query: &[(&str, String)]) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, segments, query, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::POST, path, Some(body)).await
+    async fn post(&self, segments: &[&str], body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, segments, &[], Some(body))
+            .await
     }
 }
 
@@ -103,19 +115,6 @@ fn text(value: &Value) -> &str {
 
 fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
-}
-
-/// A path segment as the API expects it (ids and versions are plain, but be safe).
-fn segment(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
@@ -142,11 +141,7 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
                     params.push((key, value));
                 }
             }
-            let query: Vec<String> = params
-                .iter()
-                .map(|(k, v)| format!("{k}={}", segment(v)))
-                .collect();
-            let page = api.get(&format!("/tools?{}", query.join("&"))).await?;
+            let page = api.get(&["tools"], &params).await?;
             if json_out {
                 say(pretty(&page));
                 return Ok(());
@@ -176,7 +171,7 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
             }
         }
         ToolsCommand::Show { id } => {
-            let tool = api.get(&format!("/tools/{}", segment(&id))).await?;
+            let tool = api.get(&["tools", &id], &[]).await?;
             if json_out {
                 say(pretty(&tool));
                 return Ok(());
@@ -217,13 +212,13 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
         }
         ToolsCommand::Versions { id } => {
             let page = api
-                .get(&format!("/tools/{}/versions?limit=500", segment(&id)))
+                .get(&["tools", &id, "versions"], &[("limit", "500".to_owned())])
                 .await?;
             if json_out {
                 say(pretty(&page));
                 return Ok(());
             }
-            let tool = api.get(&format!("/tools/{}", segment(&id))).await?;
+            let tool = api.get(&["tools", &id], &[]).await?;
             for version in page["items"].as_array().into_iter().flatten() {
                 let marker = if version["version"] == tool["currentVersion"] {
                     "*"
@@ -244,9 +239,7 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
                 Some(version) => json!({"version": version}),
                 None => json!({}),
             };
-            let tool = api
-                .post(&format!("/tools/{}/rollback", segment(&id)), body)
-                .await?;
+            let tool = api.post(&["tools", &id, "rollback"], body).await?;
             if json_out {
                 say(pretty(&tool));
             } else {
@@ -258,9 +251,7 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
             }
         }
         ToolsCommand::Deprecate { id } => {
-            let tool = api
-                .post(&format!("/tools/{}/deprecate", segment(&id)), json!({}))
-                .await?;
+            let tool = api.post(&["tools", &id, "deprecate"], json!({})).await?;
             if json_out {
                 say(pretty(&tool));
             } else {
@@ -288,9 +279,7 @@ pub async fn tools(args: ToolsArgs) -> anyhow::Result<()> {
             if let Some(version) = version {
                 body["version"] = json!(version);
             }
-            let execution = api
-                .post(&format!("/tools/{}/execute", segment(&id)), body)
-                .await?;
+            let execution = api.post(&["tools", &id, "execute"], body).await?;
             if json_out {
                 say(pretty(&execution));
             } else if execution["success"] == true {
@@ -320,14 +309,9 @@ pub async fn buffers(args: BuffersArgs) -> anyhow::Result<()> {
     let api = Api::new(&args.server);
     let json_out = args.server.json;
     let answer = match &args.command {
-        BuffersCommand::Status { id: Some(id) } => {
-            api.get(&format!("/buffers/{}", segment(id))).await?
-        }
-        BuffersCommand::Status { id: None } => api.get("/buffers").await?,
-        BuffersCommand::Flush { id } => {
-            api.post(&format!("/buffers/{}/flush", segment(id)), json!({}))
-                .await?
-        }
+        BuffersCommand::Status { id: Some(id) } => api.get(&["buffers", id], &[]).await?,
+        BuffersCommand::Status { id: None } => api.get(&["buffers"], &[]).await?,
+        BuffersCommand::Flush { id } => api.post(&["buffers", id, "flush"], json!({})).await?,
         BuffersCommand::Clear { id, yes } => {
             if !yes {
                 bail!(
@@ -335,8 +319,7 @@ pub async fn buffers(args: BuffersArgs) -> anyhow::Result<()> {
                      run `toolsmith buffers flush {id}` to keep them, or add --yes to drop them"
                 );
             }
-            api.post(&format!("/buffers/{}/clear", segment(id)), json!({}))
-                .await?
+            api.post(&["buffers", id, "clear"], json!({})).await?
         }
     };
     if json_out {

@@ -157,13 +157,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .json(&json!({"input": input, "triggeredBy": "demo"}))
             .send()
             .await?;
-        let sandbox_ms = response
-            .headers()
-            .get("server-timing")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("sandbox;dur="))
-            .unwrap_or("?")
-            .to_owned();
+        let sandbox_ms = toolsmith_api::sandbox_ms(response.headers())
+            .map_or_else(|| "?".to_owned(), |ms| format!("{ms:.1}"));
         let execution: Value = response.json().await?;
         if execution["success"] == true {
             say(format!(

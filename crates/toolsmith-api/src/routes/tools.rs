@@ -469,9 +469,22 @@ pub async fn execute(
     };
     log_execution(&state, &record).await?;
     let body: ExecutionBody = (&record).into();
-    // The sandbox's share of the answer's time, for clients and benchmarks (W3C Server-Timing).
-    let timing = format!("sandbox;dur={:.3}", sandbox_time.as_secs_f64() * 1000.0);
+    let timing = format!("{SANDBOX_TIMING}{:.3}", sandbox_time.as_secs_f64() * 1000.0);
     Ok(([("server-timing", timing)], Json(body)).into_response())
+}
+
+/// How an execution's answer gives the time spent running the tool (W3C `Server-Timing`).
+const SANDBOX_TIMING: &str = "sandbox;dur=";
+
+/// The milliseconds spent running the tool, read from an execution's `Server-Timing` header.
+pub fn sandbox_ms(headers: &axum::http::HeaderMap) -> Option<f64> {
+    headers
+        .get("server-timing")?
+        .to_str()
+        .ok()?
+        .strip_prefix(SANDBOX_TIMING)?
+        .parse()
+        .ok()
 }
 
 /// Hands the execution log to the executions buffer. When this returns, the log survives a
