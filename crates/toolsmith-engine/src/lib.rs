@@ -14,6 +14,6 @@ pub mod generation;
 mod worker;
 mod workflow;
 
-pub use generation::{GenerationConfig, GenerationWorkflow, run_tool};
+pub use generation::{GenerationConfig, GenerationWorkflow, RunFailure, run_tool};
 pub use worker::{Engine, EngineConfig};
 pub use workflow::{PhaseContext, PhaseOutcome, RequirementError, Workflow};

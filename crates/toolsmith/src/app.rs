@@ -18,7 +18,7 @@ use toolsmith_store::{SqliteStore, Store};
 use crate::Config;
 use crate::config::{DEFAULT_MODEL, LlmConfig, OPENAI_BASE_URL};
 use toolsmith_llm::{ChatModel, ClientConfig, Llm, LlmSettings, OpenAiClient, RetryPolicy};
-use toolsmith_sandbox::{Isolation, Limits, RunSpec, Sandbox, SandboxConfig};
+use toolsmith_sandbox::{Isolation, LimitHit, Limits, RunSpec, Sandbox, SandboxConfig};
 
 /// Which workflow the job workers run.
 pub enum Workflows {
@@ -365,26 +365,23 @@ impl ToolRunner for SandboxRunner {
             self.limits.clone(),
         )
         .await
-        .map_err(|message| {
-            let limit = if message.contains("WallTime") {
-                Some("did not finish within")
-            } else if message.contains("CpuTime") {
-                Some("used up its CPU time limit of")
-            } else {
-                None
+        .map_err(|failure| {
+            let what = match failure.limit {
+                Some(LimitHit::WallTime) => "did not finish within",
+                Some(LimitHit::CpuTime) => "used up its CPU time limit of",
+                _ => {
+                    return ToolFailure {
+                        message: failure.message,
+                        timed_out: false,
+                    };
+                }
             };
-            match limit {
-                Some(what) => ToolFailure {
-                    message: format!(
-                        "the tool {what} {} s (TOOLSMITH_RUN_TIMEOUT_S) and was stopped",
-                        self.limits.wall.as_secs()
-                    ),
-                    timed_out: true,
-                },
-                None => ToolFailure {
-                    message,
-                    timed_out: false,
-                },
+            ToolFailure {
+                message: format!(
+                    "the tool {what} {} s (TOOLSMITH_RUN_TIMEOUT_S) and was stopped",
+                    self.limits.wall.as_secs()
+                ),
+                timed_out: true,
             }
         })
     }

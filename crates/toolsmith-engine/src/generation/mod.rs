@@ -27,7 +27,7 @@ use toolsmith_sandbox::verdict::{
     CaseOutcome, case_outcomes, cases_env, cases_harness, cases_program, harness_files,
     json_matches, pytest_env, pytest_program, pytest_verdict,
 };
-use toolsmith_sandbox::{Limits, RunResult, RunSpec, Sandbox};
+use toolsmith_sandbox::{LimitHit, Limits, RunResult, RunSpec, Sandbox};
 use toolsmith_store::{LogLevel, NewGenerationLog, Store, ToolDraft, ToolOutcome};
 
 use crate::workflow::{PhaseContext, PhaseOutcome, RequirementError, Workflow};
@@ -989,12 +989,16 @@ pub async fn run_tool(
     dependencies: &[String],
     input: &Value,
     limits: Limits,
-) -> Result<Value, String> {
+) -> Result<Value, RunFailure> {
+    let failed = |message: String| RunFailure {
+        message,
+        limit: None,
+    };
     let deps = dependencies.to_vec();
     let env = tokio::task::spawn_blocking(move || envs.ensure(&deps))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
     let spec = RunSpec {
         program: cases_program(name, name),
         files: vec![(
@@ -1009,13 +1013,26 @@ pub async fn run_tool(
     };
     let run = tokio::task::spawn_blocking(move || sandbox.run(&spec))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    match case_outcomes(&run, 1)?.pop() {
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
+    let outcome = case_outcomes(&run, 1).map_err(|message| RunFailure {
+        message,
+        limit: run.limit_hit,
+    })?;
+    match outcome.into_iter().next() {
         Some(CaseOutcome::Returned { result, .. }) => Ok(result),
-        Some(CaseOutcome::Raised { error, .. }) => Err(error),
-        None => Err("no result".to_owned()),
+        Some(CaseOutcome::Raised { error, .. }) => Err(failed(error)),
+        None => Err(failed("no result".to_owned())),
     }
+}
+
+/// Why [`run_tool`] produced no result.
+#[derive(Debug, Clone)]
+pub struct RunFailure {
+    /// `ExceptionType: message`, or what ended the run.
+    pub message: String,
+    /// The limit that ended the run, if one did.
+    pub limit: Option<LimitHit>,
 }
 
 /// The last 2,000 characters of some output.
